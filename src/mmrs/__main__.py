@@ -1,0 +1,5 @@
+"""``python -m mmrs``: see :mod:`mmrs.cli`."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Recommenders sharing one interface (:class:`~mmrs.models.base.Recommender`).
+
+:func:`build_model` makes one by name from an :class:`~mmrs.data.interactions.InteractionData`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Recommender, bpr_loss, emb_loss
+from .bpr import BPR
+from .lightgcn import LightGCN
+from .pop import MostPop
+
+MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn")
+
+
+def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
+    """Model ``name`` (``pop``, ``bpr`` or ``lightgcn``) for ``data``; ``hparams`` go to it.
+
+    ``None`` values in ``hparams`` are dropped, so command-line defaults fall through to the
+    model's own defaults.
+    """
+    kwargs = {k: v for k, v in hparams.items() if v is not None}
+    if name == "pop":
+        if kwargs:
+            raise ValueError(f"MostPop takes no hyper-parameters, got {sorted(kwargs)}")
+        return MostPop(data.train)
+    if name == "bpr":
+        return BPR(data.n_users, data.n_items, **kwargs)
+    if name == "lightgcn":
+        return LightGCN(data.train, **kwargs)
+    raise ValueError(f"Unknown model {name!r}; choose one of {MODELS}.")
+
+
+__all__ = [
+    "BPR",
+    "MODELS",
+    "LightGCN",
+    "MostPop",
+    "Recommender",
+    "bpr_loss",
+    "build_model",
+    "emb_loss",
+]
