@@ -209,6 +209,9 @@ def test_evaluate_split_masks_train_only_at_test_time():
     assert test_with_valid_first["hit@1"] == pytest.approx(0.0)
     # On the validation split the oracle ranking of valid items scores 1.
     assert evaluate_split(lambda u: valid_dense[u].clone(), data, "valid", ks=[1])["hit@1"] == 1.0
+    # With validation items also masked at test time, the same scores find the test item first.
+    masked = evaluate_split(lambda u: table[u].clone(), data, "test", ks=[1], mask_valid_at_test=True)
+    assert masked["hit@1"] == pytest.approx(1.0)
 
 
 @pytest.mark.realdata

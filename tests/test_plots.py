@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from mmrs.data import degrees, kcore_sweep, synthetic_interactions, train_degree_of_split_items
-from mmrs.plots import plot_degree_ccdf, plot_kcore_sweep, plot_lorenz, plot_split_item_degrees
+from mmrs.plots import (
+    plot_degree_ccdf,
+    plot_history,
+    plot_kcore_sweep,
+    plot_lorenz,
+    plot_metric_by,
+    plot_split_item_degrees,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,4 +58,31 @@ def test_split_histogram_counts_every_test_interaction(data):
     assert sum(heights) == data.test.nnz
     deg = np.minimum(train_degree_of_split_items(data, "test"), 10)
     assert heights == list(np.bincount(deg, minlength=11).astype(float))
+    plt.close("all")
+
+
+def test_history_plot_marks_best_epoch():
+    record = {
+        "model": "bpr",
+        "dataset": "toy",
+        "best_epoch": 2,
+        "history": [
+            {"epoch": 1, "recall@20": 0.1},
+            {"epoch": 2, "recall@20": 0.3},
+            {"epoch": 3, "recall@20": 0.2},
+        ],
+    }
+    ax = plot_history([record])
+    curve, star = ax.get_lines()
+    assert list(curve.get_xdata()) == [1, 2, 3] and list(curve.get_ydata()) == [0.1, 0.3, 0.2]
+    assert list(star.get_xdata()) == [2] and list(star.get_ydata()) == [0.3]
+    plt.close("all")
+
+
+def test_metric_by_plots_each_column():
+    import pandas as pd
+
+    table = pd.DataFrame({"layers": [0, 1, 2], "a": [0.1, 0.2, 0.15], "b": [0.0, 0.1, 0.3]})
+    ax = plot_metric_by(table, "layers", ["a", "b"])
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[0.1, 0.2, 0.15], [0.0, 0.1, 0.3]]
     plt.close("all")

@@ -25,12 +25,26 @@ class Profile:
     """Interaction datasets a chapter walks through."""
     patience: int = 20
     """Early stopping: evaluations without a gain in valid Recall@20 before training stops."""
+    matching_products: int = 120
+    """Fashion products turned into simulated listings for Chapter 7 (images are encoded live)."""
+    matching_groups: int | None = 400
+    """Groups sampled from each text matching benchmark (``None``: all of them)."""
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile(name="ci", max_epochs=5, datasets=("amazon-baby", "amazon-sports", "amazon-clothing")),
+    "ci": Profile(
+        name="ci",
+        max_epochs=5,
+        datasets=("amazon-baby", "amazon-sports", "amazon-clothing"),
+        matching_products=120,
+        matching_groups=400,
+    ),
     "full": Profile(
-        name="full", max_epochs=1000, datasets=("amazon-baby", "amazon-sports", "amazon-clothing")
+        name="full",
+        max_epochs=1000,
+        datasets=("amazon-baby", "amazon-sports", "amazon-clothing"),
+        matching_products=600,
+        matching_groups=None,
     ),
 }
 

@@ -84,3 +84,38 @@ def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.T
     for _ in range(n_layers):
         layers.append(torch.sparse.mm(adj, layers[-1]))
     return layers
+
+
+def mean_pairwise_cosine(x: torch.Tensor, n_pairs: int = 20_000, seed: int = 0) -> float:
+    """Mean cosine similarity of ``n_pairs`` random distinct row pairs of ``x``.
+
+    ``cos(a, b) = a·b / (‖a‖ ‖b‖)``; rows of norm 0 count as similarity 0. A value that rises
+    towards 1 as layers are added is the signature of *over-smoothing*.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    a = torch.randint(0, n, (n_pairs,), generator=gen)
+    b = (a + torch.randint(1, n, (n_pairs,), generator=gen)) % n  # b != a
+    xa, xb = x[a], x[b]
+    denom = xa.norm(dim=1) * xb.norm(dim=1)
+    cos = torch.where(denom > 0, (xa * xb).sum(dim=1) / denom.clamp_min(1e-12), torch.zeros_like(denom))
+    return float(cos.mean())
+
+
+def smoothing_curve(
+    adj: torch.Tensor, x: torch.Tensor, max_layers: int, n_pairs: int = 20_000, seed: int = 0
+) -> list[dict[str, float]]:
+    """For ``L = 0..max_layers``: mean pairwise cosine of ``H^L`` and of the readout ``mean(H^0..H^L)``."""
+    with torch.no_grad():
+        layers = propagate(adj, x, max_layers)
+        rows = []
+        for depth in range(max_layers + 1):
+            readout = torch.stack(layers[: depth + 1]).mean(dim=0)
+            rows.append(
+                {
+                    "layers": depth,
+                    "cosine of H^L": mean_pairwise_cosine(layers[depth], n_pairs, seed),
+                    "cosine of mean readout": mean_pairwise_cosine(readout, n_pairs, seed),
+                }
+            )
+    return rows

@@ -223,17 +223,20 @@ def evaluate_split(
     split: str,
     ks: Sequence[int] = DEFAULT_KS,
     batch_size: int = 4096,
+    mask_valid_at_test: bool = False,
 ) -> dict[str, float]:
     """Full-ranking metrics of a model on ``split`` (``"valid"`` or ``"test"``), MMRec-style.
 
     Masking, explicitly: training items are excluded from every ranking, for both splits; at test
-    time validation items are **not** masked (as in MMRec). Only users with at least one item in
-    ``split`` are ranked and averaged.
+    time validation items are **not** masked (as in MMRec). ``mask_valid_at_test=True`` also
+    excludes them when ``split == "test"`` (the other common convention, for comparison). Only
+    users with at least one item in ``split`` are ranked and averaged.
     """
     if split not in ("valid", "test"):
         raise ValueError(f"evaluate on 'valid' or 'test', not {split!r}")
     truth = data.split(split)
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     score_fn = as_score_fn(model_or_score_fn)
-    topk = full_ranking_topk(score_fn, data.n_users, max(ks), data.train, batch_size, users)
+    exclude = data.train + data.valid if (mask_valid_at_test and split == "test") else data.train
+    topk = full_ranking_topk(score_fn, data.n_users, max(ks), exclude.tocsr(), batch_size, users)
     return evaluate_topk(topk, truth[users], ks)

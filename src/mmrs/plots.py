@@ -87,3 +87,38 @@ def plot_split_item_degrees(
     ax.set_ylabel(f"{split} interactions")
     ax.set_title(f"{data.name}: how well-known are the {split} items?")
     return ax
+
+
+def plot_history(
+    records: Sequence[dict], metric: str = "recall@20", ax: Axes | None = None
+) -> Axes:
+    """Validation ``metric`` per epoch from training records (``record["history"]``), best epoch marked."""
+    ax = _axes(ax)
+    for record in records:
+        history = [h for h in record["history"] if h.get("epoch", 0) > 0]
+        epochs = [h["epoch"] for h in history]
+        values = [h[metric] for h in history]
+        (line,) = ax.plot(epochs, values, label=f"{record['model']} ({record['dataset']})")
+        best = record["best_epoch"]
+        if best in epochs:
+            ax.plot([best], [values[epochs.index(best)]], marker="*", markersize=12, color=line.get_color())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"valid {metric}")
+    ax.set_title(f"Validation {metric} during training (★ = best epoch)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_metric_by(
+    table: pd.DataFrame, x: str, metrics: Sequence[str], ax: Axes | None = None, title: str = ""
+) -> Axes:
+    """Line plot of ``metrics`` (columns of ``table``) against column ``x``."""
+    ax = _axes(ax)
+    for metric in metrics:
+        ax.plot(table[x], table[metric], marker="o", label=metric)
+    ax.set_xlabel(x)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax

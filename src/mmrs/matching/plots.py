@@ -1,0 +1,113 @@
+"""Figures of Chapter 7. Each function draws on a Matplotlib ``Axes`` and returns it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from .embeddings import Embedding
+from .knn import similarity_rows
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.6)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_threshold_curve(
+    curve: pd.DataFrame, chosen: float | None = None, title: str = "", ax: Axes | None = None
+) -> Axes:
+    """Validation F1, precision and recall against the distance threshold ``t``.
+
+    ``curve`` is indexed by threshold with columns ``f1``, ``precision``, ``recall`` (e.g.
+    ``TuneResult.curve(view)``); ``chosen`` draws a vertical line at the tuned threshold.
+    """
+    missing = {"f1", "precision", "recall"} - set(curve.columns)
+    if missing:
+        raise ValueError(f"curve lacks column(s) {sorted(missing)}")
+    ax = _axes(ax)
+    for col, style in (("f1", "-"), ("precision", "--"), ("recall", ":")):
+        ax.plot(curve.index, curve[col], style, label=col)
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", linewidth=0.8)
+    ax.set_xlabel("cosine distance threshold t")
+    ax.set_ylabel("validation score")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_ladder(
+    tables: dict[str, pd.DataFrame], column: str = "test_f1", ax: Axes | None = None
+) -> Axes:
+    """One line per dataset: ``column`` at each ladder step (steps in table order)."""
+    if not tables:
+        raise ValueError("give at least one ladder table")
+    ax = _axes(ax, (7.0, 3.8))
+    steps = list(next(iter(tables.values())).index)
+    for name, table in tables.items():
+        ax.plot(range(len(table)), table[column].to_numpy(), marker="o", label=name)
+    ax.set_xticks(range(len(steps)))
+    ax.set_xticklabels(steps, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel(column.replace("_", " "))
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def group_similarity(x: Embedding, rows: Sequence[int]) -> np.ndarray:
+    """Cosine similarities among the listings ``rows`` (a small square matrix)."""
+    rows = np.asarray(rows)
+    return similarity_rows(x, rows)[:, rows]
+
+
+def plot_similarity_heatmap(
+    sim: np.ndarray, labels: Sequence[str], title: str = "", ax: Axes | None = None
+) -> Axes:
+    """A heat-map of a small similarity matrix with listing labels and the values printed."""
+    sim = np.asarray(sim)
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] != len(labels):
+        raise ValueError(
+            f"sim must be square with one label per row; got {sim.shape}, {len(labels)} labels"
+        )
+    ax = _axes(ax, (4.2, 3.8))
+    image = ax.imshow(sim, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(labels)))
+    ax.set_yticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticklabels(labels, fontsize=7)
+    for i in range(sim.shape[0]):
+        for j in range(sim.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{sim[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if sim[i, j] < 0.6 else "black",
+            )
+    ax.set_title(title)
+    plt.colorbar(image, ax=ax, fraction=0.046)
+    return ax
+
+
+def plot_images(images: Sequence, titles: Sequence[str], ncols: int = 6, width: float = 1.6):
+    """A grid of photos with a short title under each; returns the figure."""
+    if len(images) != len(titles) or not images:
+        raise ValueError("give one title per image (and at least one image)")
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.3 * width * nrows / 1.6))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, img, title in zip(np.ravel(axes), images, titles, strict=False):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=6, wrap=True)
+    return fig

@@ -1,0 +1,66 @@
+"""The Shopee 1st-place public-leaderboard ladder as reported in seed 001 (inputs, not results).
+
+Shopee – Price Match Guarantee (Kaggle 2021), public LB F1 per step of the winners' write-up
+"From Embeddings to Matches"; trained encoders (eca_nfnet_l1, xlm-roberta, ...) with an ArcFace
+loss on 34,250 training listings. Different data and encoders from this book's runs: quoted for
+the *shape* of the ladder only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+SOURCE = "seed 001: Shopee 1st place, public LB (reported)"
+SHOPEE_LADDER: tuple[tuple[str, float], ...] = (
+    ("image only", 0.70),
+    ("text only", 0.64),
+    ("concat→normalize", 0.724),
+    ("+ min2", 0.743),
+    ("normalize→concat", 0.753),
+    ("+ full-data training", 0.757),
+    ("union of matches + threshold tuning", 0.776),
+    ("INB + more text models", 0.784),
+    ("INB stage 1 over image/text/comb, joint thresholds", 0.793),
+)
+
+
+def shopee_reference() -> pd.DataFrame:
+    """The reported ladder as a table with its source."""
+    frame = pd.DataFrame(SHOPEE_LADDER, columns=["step", "public_lb_f1"]).set_index("step")
+    frame["source"] = SOURCE
+    return frame
+
+
+def find_record(dataset: str) -> Path:
+    """``matching_<dataset>.json`` in ``results/`` (a chapter's folder), ``book/results/`` (the
+    repository root) or the checkout this package runs from; the first that exists."""
+    name = f"matching_{dataset}.json"
+    repo = Path(__file__).resolve().parents[3]
+    candidates = [
+        Path("results") / name,
+        Path("book") / "results" / name,
+        repo / "book" / "results" / name,
+    ]
+    return next((p for p in candidates if p.is_file()), candidates[-1])
+
+
+def load_record(path: str | Path) -> dict:
+    """Read a results record written by :mod:`mmrs.matching.run` (a path, or a dataset name)."""
+    path = Path(path)
+    if path.suffix != ".json":
+        path = find_record(str(path))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no results record. Make it with: python -m mmrs.matching.run "
+            f"--dataset <name> --profile full --out {path}"
+        )
+    return json.loads(path.read_text())
+
+
+def record_table(record: dict) -> pd.DataFrame:
+    """The ladder of a record: test F1/P/R, validation F1 and seconds per step."""
+    frame = pd.DataFrame(record["ladder"]).set_index("step")
+    return frame[["val_f1", "test_f1", "test_precision", "test_recall", "seconds"]]

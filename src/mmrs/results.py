@@ -1,0 +1,85 @@
+"""Results records (JSON written by :func:`mmrs.train.save_record`) as tables for the chapters.
+
+A chapter never types a result: it loads the records under ``book/results`` (written by the
+command stored in each record) and shows them beside the published reference numbers in
+:data:`MMREC_REFERENCE`, which are *inputs* quoted with their source.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "book" / "results"
+"""``book/results`` of this repository (records are committed there)."""
+
+MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
+    ("amazon-baby", "bpr"): {"recall@20": 0.0575, "ndcg@20": 0.0249},
+    ("amazon-baby", "lightgcn"): {"recall@20": 0.0754, "ndcg@20": 0.0328},
+    ("amazon-sports", "bpr"): {"recall@20": 0.0653, "ndcg@20": 0.0298},
+    ("amazon-sports", "lightgcn"): {"recall@20": 0.0864, "ndcg@20": 0.0387},
+}
+"""MMRec's published full-ranking results (R@20, N@20; BM3 paper Table 3 / MMRec), test-selected."""
+
+
+def load_records(pattern: str = "*.json", folder: str | Path | None = None) -> list[dict]:
+    """All records in ``folder`` (default :data:`RESULTS_DIR`) whose file name matches ``pattern``.
+
+    Files that are not training records (no ``model``/``test`` keys) are skipped, so other
+    chapters' records can share the folder.
+    """
+    folder = Path(folder) if folder is not None else RESULTS_DIR
+    records = []
+    for path in sorted(folder.glob(pattern)):
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        if isinstance(record, dict) and {"model", "dataset", "test", "valid"} <= record.keys():
+            record["_file"] = path.name
+            records.append(record)
+    return records
+
+
+def records_table(records: list[dict], metrics: tuple[str, ...] = ("recall@20", "ndcg@20")) -> pd.DataFrame:
+    """One row per record: test (and valid) metrics, best epoch, timings, hyper-parameters, command."""
+    rows = []
+    for r in records:
+        model_cfg = r["config"]["model"]
+        row = {"dataset": r["dataset"], "model": r["model"]}
+        row.update({f"test {m}": r["test"][m] for m in metrics})
+        row.update({f"valid {m}": r["valid"][m] for m in metrics})
+        row.update(
+            {
+                "best epoch": r["best_epoch"],
+                "epochs run": r["epochs_run"],
+                "stopped early": r["stopped_early"],
+                "train s/epoch": r["seconds_per_epoch"]["train"],
+                "eval s": r["seconds_per_epoch"]["eval"],
+                "peak RSS MiB": r["peak_rss_mb"],
+                "hparams": ", ".join(f"{k}={v}" for k, v in model_cfg.items() if k != "squared_reg"),
+                "seed": r["seed"],
+                "git": (r.get("git_revision") or "")[:8],
+                "command": r["command"],
+            }
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def replication_table(records: list[dict]) -> pd.DataFrame:
+    """Our test R@20/N@20 beside MMRec's, with the ratio ours / reference (target >= 0.95)."""
+    rows = []
+    for r in records:
+        ref = MMREC_REFERENCE.get((r["dataset"], r["model"]))
+        if ref is None:
+            continue
+        row = {"dataset": r["dataset"], "model": r["model"]}
+        for m in ("recall@20", "ndcg@20"):
+            row[f"ours {m}"] = r["test"][m]
+            row[f"MMRec {m}"] = ref[m]
+            row[f"ratio {m}"] = r["test"][m] / ref[m]
+        row["best epoch"] = r["best_epoch"]
+        row["command"] = r["command"]
+        rows.append(row)
+    return pd.DataFrame(rows)

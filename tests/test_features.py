@@ -1,0 +1,226 @@
+"""Tests of mmrs.features: real offline models (loaded once per session), cache, MMRec writer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmrs.data import available
+from mmrs.features import (
+    IMAGE_DIM,
+    TEXT_DIM,
+    atomic_save,
+    cache_dir,
+    cache_path,
+    cached_features,
+    classify,
+    ids_hash,
+    image_embeddings,
+    load_state_dict_by_position,
+    text_embeddings,
+    write_mmrec_features,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+# -- text ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def sentences() -> list[str]:
+    return [
+        "A man is playing a guitar.",
+        "Someone plays the guitar.",
+        "The stock market fell sharply today.",
+        "Nike men's black running shoes",
+        "Black running shoe for men by Nike",
+    ]
+
+
+@pytest.fixture(scope="session")
+def text_vectors(sentences) -> np.ndarray:
+    return text_embeddings(sentences, batch_size=2, progress=False)
+
+
+def test_text_shape_and_unit_norm(text_vectors):
+    assert text_vectors.shape == (5, TEXT_DIM) and text_vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(text_vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_text_deterministic(sentences, text_vectors):
+    again = text_embeddings(sentences, batch_size=2, progress=False)
+    np.testing.assert_array_equal(again, text_vectors)
+
+
+def test_paraphrases_are_closer_than_unrelated(text_vectors):
+    sim = text_vectors @ text_vectors.T
+    assert sim[0, 1] > sim[0, 2] + 0.3
+    assert sim[3, 4] > sim[3, 2] + 0.3
+    assert sim[0, 1] > 0.6
+
+
+def test_text_rejects_non_strings():
+    with pytest.raises(TypeError):
+        text_embeddings(["ok", None], progress=False)  # type: ignore[list-item]
+    assert text_embeddings([], progress=False).shape == (0, TEXT_DIM)
+
+
+# -- image ---------------------------------------------------------------------------------
+def _synthetic_images() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [
+        Image.fromarray(rng.integers(0, 256, size=(80, 60, 3), dtype=np.uint8)) for _ in range(3)
+    ]
+
+
+def test_image_shape_and_determinism():
+    images = _synthetic_images()
+    first = image_embeddings(images, batch_size=2, progress=False)
+    assert first.shape == (3, IMAGE_DIM) and first.dtype == np.float32
+    assert np.isfinite(first).all() and (first >= 0).all()  # pooled after an activation
+    np.testing.assert_array_equal(first, image_embeddings(images, batch_size=2, progress=False))
+    assert image_embeddings([], progress=False).shape == (0, IMAGE_DIM)
+    with pytest.raises(TypeError):
+        image_embeddings([np.zeros((4, 4, 3))], progress=False)
+
+
+# Products checked by hand: id → article type and the ImageNet classes
+# that count as plausible for it. Each photo's top-5 must contain one of them.
+PLAUSIBLE = {
+    59263: ("Watches", {"analog clock", "digital watch", "stopwatch", "wall clock"}),
+    30039: ("Watches", {"analog clock", "digital watch", "stopwatch", "wall clock"}),
+    16957: ("Sunglasses", {"sunglass", "sunglasses"}),
+    3168: ("Sports Shoes", {"running shoe"}),
+}
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    if not available("fashion-small"):
+        pytest.skip("dataset 'fashion-small' not available under MMRS_DATA")
+    from mmrs.data import load_fashion
+
+    return load_fashion()
+
+
+def test_classify_real_photos(catalogue):
+    ids = list(PLAUSIBLE)
+    assert [catalogue.products.at[i, "articleType"] for i in ids] == [
+        v[0] for v in PLAUSIBLE.values()
+    ]
+    top5 = classify([catalogue.image(i) for i in ids], top=5)
+    for pid, classes in zip(ids, top5, strict=True):
+        names = {label.split(",")[0].strip() for label, _ in classes}
+        assert names & PLAUSIBLE[pid][1], f"{pid}: {names}"
+        probs = [p for _, p in classes]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+
+
+def test_state_dict_by_position():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    source = {
+        f"w{k}": torch.full_like(v, float(k)) for k, v in enumerate(model.state_dict().values())
+    }
+    pairs = load_state_dict_by_position(model, source)
+    assert pairs == [("w0", "0.weight"), ("w1", "0.bias"), ("w2", "1.weight"), ("w3", "1.bias")]
+    assert float(model[1].weight.detach().sum()) == pytest.approx(2.0 * 3)
+    bad = dict(source)
+    bad["w2"] = torch.zeros(3, 1)
+    with pytest.raises(ValueError, match="shape mismatch at position 2"):
+        load_state_dict_by_position(model, bad)
+    with pytest.raises(ValueError, match="3 tensors"):
+        load_state_dict_by_position(model, dict(list(source.items())[:3]))
+
+
+# -- cache ---------------------------------------------------------------------------------
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MMRS_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path
+    monkeypatch.delenv("MMRS_CACHE")
+    assert cache_dir().parts[-2:] == ("data", "cache")  # the checkout's git-ignored folder
+
+
+def test_cache_key_depends_on_ids_and_order(tmp_path):
+    assert ids_hash([1, 2, 3]) != ids_hash([3, 2, 1])
+    p = cache_path("enc", "ds", [1, 2], tmp_path)
+    assert p.parent == tmp_path / "enc" / "ds" and p.suffix == ".npy"
+    with pytest.raises(ValueError):
+        cache_path("../evil", "ds", [1], tmp_path)
+
+
+def test_cache_round_trip(tmp_path):
+    calls = []
+
+    def compute(ids):
+        calls.append(list(ids))
+        return np.asarray(ids, dtype=np.float32)[:, None] * 2
+
+    first = cached_features("enc", "ds", [1, 2, 3], compute, root=tmp_path, progress=False)
+    second = cached_features("enc", "ds", [1, 2, 3], compute, root=tmp_path, progress=False)
+    np.testing.assert_array_equal(first, [[2], [4], [6]])
+    np.testing.assert_array_equal(second, first)
+    assert calls == [[1, 2, 3]]  # the second call read the cache
+
+
+def test_cache_resumes_after_an_interruption(tmp_path):
+    calls = []
+
+    def failing(ids):
+        calls.append(list(ids))
+        if 5 in ids:
+            raise KeyboardInterrupt("interrupted")
+        return np.asarray(ids, dtype=np.float32)[:, None]
+
+    ids = list(range(7))
+    with pytest.raises(KeyboardInterrupt):
+        cached_features("enc", "ds", ids, failing, chunk_size=2, root=tmp_path, progress=False)
+    assert calls == [[0, 1], [2, 3], [4, 5]]
+    calls.clear()
+    done = cached_features(
+        "enc", "ds", ids, lambda c: _record(calls, c), chunk_size=2, root=tmp_path, progress=False
+    )
+    assert calls == [[4, 5], [6]]  # finished chunks were not recomputed
+    np.testing.assert_array_equal(done[:, 0], ids)
+    assert sorted(p.name for p in (tmp_path / "enc" / "ds").iterdir()) == [f"{ids_hash(ids)}.npy"]
+
+
+def _record(calls: list, chunk) -> np.ndarray:
+    calls.append(list(chunk))
+    return np.asarray(chunk, dtype=np.float32)[:, None]
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.npy"
+    atomic_save(target, np.arange(3))
+
+    def broken_save(handle, array, allow_pickle=False):
+        handle.write(b"\x93NUMPY partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(target, np.arange(5))
+    with pytest.raises(OSError):
+        atomic_save(tmp_path / "new.npy", np.arange(5))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.load(target), np.arange(3))  # old content intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # no temp, no new.npy
+
+
+def test_write_mmrec_features(tmp_path):
+    image, text = np.ones((4, 6)), np.zeros((4, 3))
+    paths = write_mmrec_features(tmp_path, image_feat=image, text_feat=text)
+    assert set(paths) == {"image_feat.npy", "text_feat.npy"}
+    back = np.load(Path(tmp_path) / "image_feat.npy")
+    assert back.dtype == np.float32 and back.shape == (4, 6)
+    with pytest.raises(ValueError, match="row counts"):
+        write_mmrec_features(tmp_path, image_feat=image, text_feat=np.zeros((3, 3)))
+    with pytest.raises(ValueError):
+        write_mmrec_features(tmp_path)
+    with pytest.raises(ValueError):
+        write_mmrec_features(tmp_path, text_feat=np.full((2, 2), np.nan))

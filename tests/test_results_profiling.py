@@ -1,0 +1,72 @@
+"""Results tables, the epoch-time breakdown and the over-smoothing measure."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import scipy.sparse as sp
+import torch
+
+from mmrs.data import synthetic_interactions
+from mmrs.graph import mean_pairwise_cosine, normalized_adjacency, smoothing_curve
+from mmrs.models import BPR
+from mmrs.profiling import epoch_time_breakdown
+from mmrs.results import MMREC_REFERENCE, load_records, records_table, replication_table
+from mmrs.train import TrainConfig, save_record, train
+
+
+def test_mean_pairwise_cosine_hand_values():
+    same = torch.tensor([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+    assert mean_pairwise_cosine(same, n_pairs=50) == pytest.approx(1.0)
+    # two orthogonal rows: every pair of distinct rows has cosine 0
+    assert mean_pairwise_cosine(torch.eye(2), n_pairs=50) == pytest.approx(0.0)
+    # rows (1,0) and (-1,0): cosine -1
+    assert mean_pairwise_cosine(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]), n_pairs=10) == pytest.approx(-1.0)
+
+
+def test_smoothing_curve_on_complete_bipartite_graph():
+    # K_{2,2}: every node has degree 2, Â_ui = 1/2. After one layer both users equal the mean of
+    # the two items and vice versa, so with 4 nodes the pairs (u0,u1) and (i0,i1) have cosine 1.
+    adj = normalized_adjacency(sp.csr_matrix([[1, 1], [1, 1]]))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 2.0]])
+    curve = smoothing_curve(adj, x, max_layers=1, n_pairs=4000, seed=1)
+    assert curve[0]["cosine of H^L"] == pytest.approx(mean_pairwise_cosine(x, 4000, 1))
+    h1 = torch.sparse.mm(adj, x)
+    assert torch.allclose(h1[0], h1[1]) and torch.allclose(h1[2], h1[3])
+    assert curve[1]["cosine of H^L"] == pytest.approx(mean_pairwise_cosine(h1, 4000, 1))
+    assert curve[1]["cosine of H^L"] > curve[0]["cosine of H^L"]
+
+
+def test_epoch_breakdown_adds_up():
+    data = synthetic_interactions(n_users=150, n_items=80, seed=2)
+    model = BPR(data.n_users, data.n_items, embedding_dim=8)
+    for per_batch in (False, True):
+        parts = epoch_time_breakdown(model, data, batch_size=64, per_batch_sampling=per_batch)
+        assert parts["total_s"] == pytest.approx(parts["sampling_s"] + parts["model_s"])
+        assert 0.0 < parts["sampling_share"] < 1.0
+    n_pairs = data.train.nnz
+    assert epoch_time_breakdown(model, data, batch_size=64)["batches"] == -(-n_pairs // 64)
+    assert epoch_time_breakdown(model, data, batch_size=64, max_batches=3)["batches"] == 3
+
+
+def test_records_round_trip_into_tables(tmp_path):
+    data = synthetic_interactions(n_users=120, n_items=70, seed=4)
+    data.name = "amazon-baby"  # pretend, to exercise the reference lookup
+    record = train(
+        BPR(data.n_users, data.n_items, embedding_dim=8),
+        data,
+        TrainConfig(max_epochs=2, progress=False),
+        seed=3,
+        command="test",
+    )
+    save_record(record, tmp_path / "bpr_amazon-baby.json")
+    (tmp_path / "other.json").write_text('{"not": "a training record"}')
+    records = load_records(folder=tmp_path)
+    assert len(records) == 1
+    table = records_table(records)
+    assert table.loc[0, "test recall@20"] == record["test"]["recall@20"]
+    assert table.loc[0, "best epoch"] == record["best_epoch"] and table.loc[0, "command"] == "test"
+    rep = replication_table(records)
+    expected = record["test"]["ndcg@20"] / MMREC_REFERENCE[("amazon-baby", "bpr")]["ndcg@20"]
+    assert math.isclose(rep.loc[0, "ratio ndcg@20"], expected)
