@@ -12,7 +12,7 @@ export MMRS_PROFILE ?= ci
 export HF_HUB_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint unit notebooks site clean venv bench
+.PHONY: book test lint unit notebooks site clean venv bench replicate
 
 venv: $(STAMP)
 
@@ -49,7 +49,20 @@ book: $(STAMP) notebooks site
 test: lint unit notebooks site
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_lightgcn.py
+	$(BIN)/python benchmarks/bench_lightgcn.py --torch-threads 1
+	$(BIN)/python benchmarks/bench_matching.py
+
+# Full replication runs (hours on 2 CPU cores); each writes a record into book/results.
+RUN := $(BIN)/python -m mmrs train --profile full --torch-threads 1 --no-progress
+replicate: $(STAMP)
+	$(RUN) --model lightgcn --dataset amazon-baby --max-epochs 300 --out book/results/lightgcn_amazon-baby.json
+	$(RUN) --model bpr --dataset amazon-baby --max-epochs 400 --out book/results/bpr_amazon-baby.json
+	$(RUN) --model bpr --dataset amazon-sports --max-epochs 300 --out book/results/bpr_amazon-sports.json
+	$(RUN) --model lightgcn --dataset amazon-sports --max-epochs 200 --out book/results/lightgcn_amazon-sports.json
+	$(RUN) --model lightgcn --dataset amazon-clothing --max-epochs 200 --out book/results/lightgcn_amazon-clothing.json
+	$(RUN) --model bpr --dataset amazon-clothing --max-epochs 300 --out book/results/bpr_amazon-clothing.json
+	for d in abt-buy amazon-google fashion; do \
+	  $(BIN)/python -m mmrs.matching.run --dataset $$d --profile full --quiet --out book/results/matching_$$d.json; done
 
 clean:
 	rm -rf _build
