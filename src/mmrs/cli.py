@@ -32,7 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lr", type=float, default=None, help="default 1e-3")
     run.add_argument("--embedding-dim", type=int, default=None, help="default 64")
     run.add_argument("--n-layers", type=int, default=None, help="LightGCN layers (default 2)")
-    run.add_argument("--reg-weight", type=float, default=None, help="default 1e-4")
+    run.add_argument("--reg-weight", type=float, default=None, help="default 1e-4 (BM3: 0.1)")
+    run.add_argument("--dropout", type=float, default=None, help="BM3 target dropout (default 0.5)")
+    run.add_argument(
+        "--modalities",
+        nargs="*",
+        choices=["image", "text"],
+        default=None,
+        help="BM3 modalities (default: every feature file the dataset has; none = ID-only)",
+    )
+    run.add_argument("--no-inter", action="store_true", help="BM3 without L_align (inter)")
+    run.add_argument("--no-intra", action="store_true", help="BM3 without L_mask (intra)")
     run.add_argument(
         "--squared-reg",
         action="store_true",
@@ -65,6 +75,16 @@ def _train(args: argparse.Namespace, command: str) -> int:
         "reg_weight": args.reg_weight,
         "squared_reg": args.squared_reg,
     }
+    if args.model == "bm3":
+        hparams.pop("squared_reg")
+        hparams.update(
+            dropout=args.dropout,
+            modalities=None if args.modalities is None else tuple(args.modalities),
+            use_inter=False if args.no_inter else None,
+            use_intra=False if args.no_intra else None,
+        )
+    elif any([args.dropout is not None, args.modalities is not None, args.no_inter, args.no_intra]):
+        raise SystemExit("--dropout/--modalities/--no-inter/--no-intra apply to bm3 only")
     if args.model == "bpr":
         if args.n_layers is not None:
             raise SystemExit("--n-layers applies to lightgcn only")

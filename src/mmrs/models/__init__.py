@@ -8,15 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Recommender, bpr_loss, emb_loss
+from .bm3 import BM3
 from .bpr import BPR
 from .lightgcn import LightGCN
 from .pop import MostPop
 
-MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn")
+MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3")
 
 
 def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
-    """Model ``name`` (``pop``, ``bpr`` or ``lightgcn``) for ``data``; ``hparams`` go to it.
+    """Model ``name`` (``pop``, ``bpr``, ``lightgcn`` or ``bm3``) for ``data``; ``hparams`` go to it.
 
     ``None`` values in ``hparams`` are dropped, so command-line defaults fall through to the
     model's own defaults.
@@ -30,6 +31,8 @@ def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
         return BPR(data.n_users, data.n_items, **kwargs)
     if name == "lightgcn":
         return LightGCN(data.train, **kwargs)
+    if name == "bm3":
+        return BM3(data.train, features=data.features, **kwargs)
     raise ValueError(f"Unknown model {name!r}; choose one of {MODELS}.")
 
 

@@ -1,0 +1,51 @@
+"""A line-by-line port of the reference BM3 training step (MMRec ``BM3.calculate_loss``).
+
+Used as the baseline of ``benchmarks/bench_bm3.py`` and to check :class:`~mmrs.models.bm3.BM3`:
+every batch it propagates the full graph, drops out the **full** user, item and modality tables
+under ``torch.no_grad()``, projects **all** items' features and applies the predictor to all
+users and items, and only then indexes the batch. Same parameters and state-dict keys as
+:class:`BM3`, so a state dict can be copied between the two.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import emb_loss
+from .bm3 import BM3, cosine_loss
+
+
+class ReferenceBM3(BM3):
+    """:class:`BM3` whose loss is computed the reference's way (full tables every batch)."""
+
+    name = "bm3-reference"
+
+    def loss_terms(self, users: torch.Tensor, pos: torch.Tensor) -> dict[str, torch.Tensor]:
+        u_online_ori, i_online_ori = self.forward()
+        feats_online = {m: self.project(m) for m in self.modalities}
+        with torch.no_grad():
+            u_target = F.dropout(u_online_ori.clone(), self.dropout)
+            i_target = F.dropout(i_online_ori.clone(), self.dropout)
+            feats_target = {m: F.dropout(f.clone(), self.dropout) for m, f in feats_online.items()}
+        if self.collapse_variant == "no_stopgrad":  # targets keep the graph (demonstration only)
+            u_target = F.dropout(u_online_ori, self.dropout)
+            i_target = F.dropout(i_online_ori, self.dropout)
+            feats_target = {m: F.dropout(f, self.dropout) for m, f in feats_online.items()}
+        u_online, i_online = self.predict(u_online_ori), self.predict(i_online_ori)
+        u_online, i_online = u_online[users], i_online[pos]
+        u_target, i_target = u_target[users], i_target[pos]
+        terms = {"ui": cosine_loss(u_online, i_target), "iu": cosine_loss(i_online, u_target)}
+        terms["rec"] = terms["ui"] + terms["iu"]
+        terms["reg"] = emb_loss(u_online_ori, i_online_ori)
+        cl = torch.zeros(())
+        for m in self.modalities:
+            online = self.predict(feats_online[m])[pos]
+            if self.use_inter:
+                terms[f"align_{m}"] = cosine_loss(online, i_target)
+                cl = cl + terms[f"align_{m}"]
+            if self.use_intra:
+                terms[f"mask_{m}"] = cosine_loss(online, feats_target[m][pos])
+                cl = cl + terms[f"mask_{m}"]
+        terms["total"] = terms["rec"] + self.reg_weight * terms["reg"] + self.cl_weight * cl
+        return terms

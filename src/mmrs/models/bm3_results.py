@@ -1,0 +1,60 @@
+"""Tables for Chapter 4 from BM3 results records (``book/results/bm3_*.json``) and the benchmark
+record (``benchmarks/results/bm3_vs_reference.json``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RECORD = "bm3_fashion-sim.json"
+BENCH = "bm3_vs_reference.json"
+
+
+def _find(name: str, folder: str) -> Path:
+    """``name`` in ``results/``, ``<folder>/results/`` or the checkout this package runs from."""
+    repo = Path(__file__).resolve().parents[3]
+    candidates = [Path("results") / name, Path(folder) / "results" / name, repo / folder / "results" / name]
+    return next((p for p in candidates if p.is_file()), candidates[-1])
+
+
+def load_bm3_records(name: str = RECORD) -> dict[str, Any]:
+    """The record written by ``python -m mmrs.models.bm3_run`` (clear error when missing)."""
+    path = _find(name, "book")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no BM3 record. Make it with: python -m mmrs.models.bm3_run --size medium "
+            f"--out book/results/{name}"
+        )
+    return json.loads(path.read_text())
+
+
+def ablation_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Test Recall/NDCG@20, rare-item Recall@20, best epoch and s/epoch per variant."""
+    rows = {
+        variant: {
+            "recall@20": r["test"]["recall@20"],
+            "ndcg@20": r["test"]["ndcg@20"],
+            "rare recall@20": r["rare"]["recall@20"],
+            "valid recall@20": r["valid"]["recall@20"],
+            "best epoch": r["best_epoch"],
+            "epochs run": r["epochs_run"],
+            "train s/epoch": r["seconds_per_epoch"]["train"],
+        }
+        for variant, r in runs.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def speed_table(name: str = BENCH) -> pd.DataFrame:
+    """Seconds per epoch of ``mmrs`` BM3 and the reference loop, from the benchmark record."""
+    path = _find(name, "benchmarks")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run python benchmarks/bench_bm3.py first")
+    record = json.loads(path.read_text())
+    frame = pd.DataFrame({"seconds per epoch": record["seconds_per_epoch"]})
+    frame.loc["speed-up (reference / ours)", "seconds per epoch"] = record["speedup"]
+    frame.attrs["command"] = record["command"]
+    return frame
