@@ -1,0 +1,191 @@
+"""Tests of mmrs.hierarchical: routing, restriction, soft routing, heads, interference (fast)."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmrs.hierarchical import (
+    candidates_scored,
+    cross_category_share,
+    flat_scores,
+    pca_2d,
+    routed_scores,
+    routing_accuracy,
+    specialise_heads,
+    train_router,
+)
+from mmrs.hierarchical.tables import gain_frame
+from mmrs.retrieval import LockedTowers, retrieval_metrics, topk_from_scores
+
+
+def identity_towers(d: int) -> LockedTowers:
+    """Linear heads fixed to the identity: embeddings are the normalised features."""
+    model = LockedTowers(d, d, dim=d, hidden=0)
+    with torch.no_grad():
+        for head in (model.image_head, model.text_head):
+            head.net.weight.copy_(torch.eye(d))
+            head.net.bias.zero_()
+    return model
+
+
+# gallery: items 0,1 in category 0, items 2,3 in category 1
+G = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.95, 0.0, 0.31], [0.0, 0.0, 1.0]], np.float32)
+G_CODES = np.array([0, 0, 1, 1])
+Q = np.array([[0.9, 0.1, 0.4], [0.1, 0.0, 1.0]], np.float32)  # query 0 in cat 0, query 1 in cat 1
+Q_CODES = np.array([0, 1])
+
+
+def test_routing_restricts_candidates_to_the_category():
+    model = identity_towers(3)
+    flat = flat_scores(model, Q, G)
+    routed = routed_scores(model, {}, Q, G, G_CODES, Q_CODES[:, None])
+    for q, c in enumerate(Q_CODES):
+        inside = G_CODES == c
+        assert np.all(np.isneginf(routed[q, ~inside]))
+        np.testing.assert_allclose(routed[q, inside], flat[q, inside], rtol=1e-6)
+    assert candidates_scored(G_CODES, Q_CODES[:, None]).tolist() == [2, 2]
+    assert candidates_scored(G_CODES, np.array([[0, 1], [1, 1]])).tolist() == [4, 2]
+
+
+def test_oracle_routing_beats_flat_on_a_constructed_example():
+    model = identity_towers(3)
+    own = np.array([0, 3])
+    truth = [np.array([0, 1]), np.array([2, 3])]
+    # relevance = same category; flat ranks item 2 (category 1) first for query 0
+    flat_top = topk_from_scores(flat_scores(model, Q, G), 2)
+    assert flat_top[0, 0] == 2
+    oracle_top = topk_from_scores(routed_scores(model, {}, Q, G, G_CODES, Q_CODES[:, None]), 2)
+    flat_m = retrieval_metrics(flat_top, truth, own, ks=(1, 2))
+    oracle_m = retrieval_metrics(oracle_top, truth, own, ks=(1, 2))
+    assert oracle_m["precision@2"] == 1.0 and flat_m["precision@2"] == 0.75
+    assert all(oracle_m[k] >= flat_m[k] for k in flat_m)
+
+
+def test_soft_routing_adds_log_prior_and_scale():
+    model = identity_towers(3)
+    routes = np.array([[0, 1], [1, 0]])
+    logp = np.log(np.array([[0.9, 0.1], [0.6, 0.4]]))
+    soft = routed_scores(model, {}, Q, G, G_CODES, routes, logp)
+    cos = flat_scores(model, Q, G)
+    scale = float(model.logit_scale.detach().exp())
+    expected = scale * cos + np.where(G_CODES == routes[:, :1], logp[:, :1], logp[:, 1:])
+    np.testing.assert_allclose(soft, expected, rtol=1e-5)
+
+
+def test_specialised_head_is_used_for_its_category_only():
+    shared = identity_towers(3)
+    special = identity_towers(3)
+    with torch.no_grad():
+        special.text_head.net.weight.copy_(torch.diag(torch.tensor([1.0, 1.0, -1.0])))
+    routed = routed_scores(shared, {1: special}, Q, G, G_CODES, np.array([[0], [1]]))
+    flat = flat_scores(shared, Q, G)
+    np.testing.assert_allclose(routed[0, :2], flat[0, :2], rtol=1e-6)  # category 0: shared
+    assert routed[1, 3] < 0 < flat[1, 3]  # category 1: the flipped head
+
+
+def test_router_learns_separable_categories_and_heads_fallback():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 3
+    labels = np.repeat(np.arange(3), [40, 40, 5])
+    x = (centres[labels] + rng.normal(size=(85, 8))).astype(np.float32)
+    router = train_router(x, labels, 3, epochs=100, seed=0)
+    assert routing_accuracy(router, x, labels, 1) >= 0.95
+    assert routing_accuracy(router, x, labels, 3) == 1.0
+    codes, logp = router.top_m(x[:2], 2)
+    assert codes.shape == (2, 2) and np.all(logp[:, 0] >= logp[:, 1])
+    shared = LockedTowers(8, 8, dim=4, hidden=0)
+    heads = specialise_heads(shared, x, x, labels, min_items=10, epochs=1, seed=0, progress=False)
+    assert sorted(heads) == [0, 1]  # category 2 (5 items) falls back to the shared heads
+    assert heads[0] is not shared
+
+
+def test_cross_category_share_and_pca():
+    scores = np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]])
+    share = cross_category_share(scores, np.array([0, 1]), np.array([0, 1, 1]), k=2)
+    assert share.tolist() == [0.5, 0.0]
+    x = np.array([[0, 0, 0], [2, 0, 0], [0, 1, 0], [2, 1, 0]], float)
+    coords = pca_2d(x)
+    assert coords.shape == (4, 2)
+    assert np.abs(coords[:, 0]).tolist() == pytest.approx([1, 1, 1, 1])  # first PC: the x-axis
+
+
+def test_gain_frame_has_paper_row():
+    result = {"gain_pp": {"flat": {f"{m}@{k}": 0.0 for m in ("precision", "map", "ndcg") for k in (5, 10, 20)}},
+              "mean_gain_pp": {"flat": 0.0}}
+    frame = gain_frame(result)
+    assert frame.loc["paper (seed 000)", "mean"] == pytest.approx(4.75)
+
+
+def test_neighbour_table_and_worst_query():
+    import pandas as pd
+
+    from mmrs.hierarchical import neighbour_table, worst_query
+
+    products = pd.DataFrame({"articleType": ["a", "a", "b"], "gender": ["M"] * 3,
+                             "baseColour": ["R"] * 3, "title": ["x", "y", "z"]})
+    scores = np.array([[0.5, 0.1, 0.9], [0.1, 0.9, 0.2]])
+    table = neighbour_table(products, scores, np.array([0, 1]), 0, k=2)
+    assert table["rank"].tolist() == ["query", 1, 2]
+    assert table["title"].tolist() == ["x", "z", "x"]
+    assert worst_query(scores, np.array([0, 0]), np.array([0, 0, 1]), k=1) == 0
+
+
+def test_fit_and_evaluate_on_synthetic_catalogue():
+    import pandas as pd
+
+    from mmrs.hierarchical import VARIANTS, Data, evaluate, fit
+    from mmrs.retrieval import RetrievalSizes
+
+    rng = np.random.default_rng(0)
+    n = 240
+    types = rng.choice(["a", "b", "c", "d"], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    sub = np.where(np.isin(types, ["a", "b"]), "ab", "cd")
+    products = pd.DataFrame({"articleType": types, "subCategory": sub,
+                             "gender": rng.choice(["M", "W"], size=n), "baseColour": "Red"})
+    codes = pd.Categorical(types).codes
+    centres = rng.normal(size=(4, 16))
+    latent = centres[codes] + 0.8 * rng.normal(size=(n, 16))
+    image = (latent @ rng.normal(size=(16, 20))).astype(np.float32)
+    text = (latent @ rng.normal(size=(16, 12))).astype(np.float32)
+    perm = rng.permutation(n)
+    data = Data(products, image, text,
+                {"train": np.sort(perm[:160]), "valid": np.sort(perm[160:190]),
+                 "test": np.sort(perm[190:])}, {})
+    sz = RetrievalSizes(name="test", n_products=n, epochs=3, specialise_epochs=2,
+                        min_specialise=40, router_epochs=50, batch_size=32, dim=8, hidden=16,
+                        ks=(5, 10))
+    fitted = fit(data, sz, seed=0, progress=False)
+    assert set(fitted.levels["articleType"].heads) == {0, 1}  # only a and b have ≥ 40 train pairs
+    result = evaluate(data, fitted, sz, "articleType")
+    assert list(result["metrics"]) == list(VARIANTS)
+    assert result["candidates"]["flat"] == n
+    true_sizes = np.bincount(codes)[codes[data.rows["test"]]]
+    assert result["candidates"]["cascade | true"] == pytest.approx(true_sizes.mean())
+    assert result["gain_pp"]["flat"]["precision@5"] == 0.0
+    wrong = result["error_propagation"].get("routed wrong")
+    if wrong:  # relevance needs the same articleType: a misrouted query finds nothing
+        assert wrong["cascade | predicted"]["precision@10"] == 0.0
+
+
+def test_decomposition_sums_to_total():
+    from mmrs.hierarchical import decomposition_frame
+
+    g = {"flat | predicted": 3.0, "flat+ | predicted": 3.5, "cascade | predicted": 5.0,
+         "cascade | true": 7.0}
+    frame = decomposition_frame({"articleType": {"mean_gain_pp": g}})
+    row = frame.loc["articleType"]
+    assert row[["reduction", "longer training", "specialisation"]].tolist() == [3.0, 0.5, 1.5]
+    assert row[["reduction", "longer training", "specialisation"]].sum() == row["total (cascade | predicted)"]
+
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mmrs.hierarchical import plot_buckets, plot_embedding_map, plot_gains
+
+    rng = np.random.default_rng(0)
+    fig = plot_embedding_map(rng.normal(size=(30, 5)), np.repeat(["a", "b", "c"], 10), top=2)
+    assert len(fig.axes[0].collections) == 2
+    assert plot_gains({"flat": 0.0, "cascade": 3.0}).axes[0].get_xlabel().startswith("mean gain")
+    assert len(plot_buckets([{"bucket": "1-5 items", "gain_pp": -1.0}]).axes[0].patches) == 1

@@ -1,0 +1,132 @@
+"""Tests of mmrs.retrieval: the CLIP loss, towers, split, task metrics (synthetic, fast)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmrs.retrieval import (
+    TINY_CLIP_CONFIG,
+    LockedTowers,
+    attribute_truth,
+    clip_loss,
+    clip_loss_numpy,
+    create_openclip_towers,
+    retrieval_metrics,
+    split_products,
+    stratified_sample,
+    topk_from_scores,
+    train_towers,
+)
+
+
+def _frame(n_per=(30, 20, 10, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c, n in enumerate(n_per):
+        for _ in range(n):
+            rows.append({"articleType": f"t{c}", "gender": rng.choice(["M", "W"]),
+                         "baseColour": rng.choice(["Red", "Blue"]), "title": f"item {c}",
+                         "has_image": True})
+    frame = pd.DataFrame(rows)
+    frame.index = np.arange(100, 100 + len(frame))
+    return frame
+
+
+def test_clip_loss_matches_hand_calculation():
+    img = np.array([[1.0, 0.0], [0.0, 1.0]])
+    txt = np.array([[1.0, 0.0], [0.6, 0.8]])
+    # logits = 2 * [[1, .6], [0, .8]]; by hand: row CE and column CE averaged
+    lg = 2 * img @ txt.T
+    rows = [np.log(np.exp(lg[i]).sum()) - lg[i, i] for i in range(2)]
+    cols = [np.log(np.exp(lg[:, i]).sum()) - lg[i, i] for i in range(2)]
+    hand = 0.5 * (np.mean(rows) + np.mean(cols))
+    assert clip_loss_numpy(img, txt, 2.0) == pytest.approx(hand, rel=1e-12)
+    got = clip_loss(torch.tensor(img), torch.tensor(txt), torch.tensor(2.0))
+    assert float(got) == pytest.approx(hand, rel=1e-9)
+    closed = 0.25 * sum(np.log1p(np.exp(-d)) for d in (0.8, 1.6, 2.0, 0.4))  # margins by hand
+    assert hand == pytest.approx(closed, rel=1e-12)
+    assert hand == pytest.approx(0.29874, abs=1e-5)
+
+
+def test_clip_loss_random_batch_and_gradient_to_logit_scale():
+    rng = np.random.default_rng(1)
+    img, txt = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    scale = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+    loss = clip_loss(torch.tensor(img), torch.tensor(txt), scale)
+    assert float(loss.detach()) == pytest.approx(clip_loss_numpy(img, txt, 3.0), rel=1e-9)
+    loss.backward()
+    assert scale.grad is not None and torch.isfinite(scale.grad)
+
+
+def test_locked_towers_unit_outputs_and_training_reduces_loss():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(64, 8)).astype(np.float32)
+    image = np.hstack([z, rng.normal(size=(64, 4))]).astype(np.float32)
+    text = (z @ rng.normal(size=(8, 6))).astype(np.float32)
+    model = LockedTowers(12, 6, dim=16, hidden=0)
+    u, w, s = model(torch.from_numpy(image), torch.from_numpy(text))
+    assert torch.allclose(u.norm(dim=1), torch.ones(64), atol=1e-5)
+    assert float(s.detach()) == pytest.approx(1 / 0.07, rel=1e-5)
+    before = clip_loss(u, w, s).item()
+    model, log = train_towers(image, text, epochs=15, seed=0, batch_size=32, dim=16, hidden=32,
+                              progress=False, model=model)
+    assert log.loss[-1] < before
+
+
+def test_openclip_tiny_model_forward_loss_backward():
+    from PIL import Image
+
+    model, preprocess, tokenizer = create_openclip_towers(config=TINY_CLIP_CONFIG)
+    images = torch.stack([preprocess(Image.new("RGB", (40, 50), c)) for c in ("red", "blue")])
+    tokens = tokenizer(["a red shirt", "a blue watch"])
+    assert images.shape == (2, 3, 32, 32) and tokens.shape == (2, 16)
+    u, w, scale = model(images, tokens)[:3]
+    assert u.shape == (2, 32) and torch.allclose(u.norm(dim=1), torch.ones(2), atol=1e-5)
+    loss = clip_loss(u, w, scale)
+    assert loss.item() == pytest.approx(
+        clip_loss_numpy(u.detach(), w.detach(), scale.item()), rel=1e-4
+    )
+    loss.backward()
+    assert model.logit_scale.grad is not None
+    with pytest.raises(ValueError):
+        create_openclip_towers()
+
+
+def test_stratified_sample_and_disjoint_split():
+    frame = _frame()
+    ids = stratified_sample(frame, 30, seed=3)
+    assert len(ids) == 30 and len(set(ids)) == 30
+    counts = frame.loc[ids, "articleType"].value_counts().to_dict()
+    assert counts == {"t0": 15, "t1": 10, "t2": 5}  # 61 → 30: shares 14.75, 9.84, 4.92, 0.49
+    split = split_products(frame, frame.index.to_numpy(), seed=3)
+    parts = [set(v) for v in split.values()]
+    assert sum(map(len, parts)) == len(frame) and set().union(*parts) == set(frame.index)
+    assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1 :])
+    assert len(split["test"]) == 6 + 4 + 2  # 20 % of 30, 20, 10; the singleton goes to train
+    again = split_products(frame, frame.index.to_numpy(), seed=3)
+    assert all(np.array_equal(split[k], again[k]) for k in split)
+
+
+def test_topk_sentinel_and_metrics_on_hand_example():
+    scores = np.array([[0.9, -np.inf, 0.5, 0.1], [-np.inf, 0.2, -np.inf, -np.inf]])
+    top = topk_from_scores(scores, 3)
+    assert top.tolist() == [[0, 2, 3], [1, 4, 4]]
+    truth = [np.array([2]), np.array([3])]
+    m = retrieval_metrics(top, truth, own=np.array([0, 1]), ks=(1, 3))
+    # query 0: relevant {0, 2}, ranks 1 and 2 → P@3 = 2/3, MAP@3 = 1, NDCG@3 = 1
+    # query 1: relevant {1, 3}, hit at rank 1 only → P@3 = 1/3, MAP@3 = 1/2,
+    #          NDCG@3 = 1 / (1 + 1/log2(3))
+    assert m["precision@3"] == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert m["map@3"] == pytest.approx((1 + 0.5) / 2)
+    assert m["ndcg@3"] == pytest.approx((1 + 1 / (1 + 1 / np.log2(3))) / 2)
+    assert m["exact_recall@1"] == 1.0
+
+
+def test_attribute_truth():
+    q = pd.DataFrame({"articleType": ["a", "b"], "gender": ["M", "W"], "baseColour": ["R", "R"]})
+    g = pd.DataFrame({"articleType": ["a", "a", "b", "b"], "gender": ["M", "W", "W", "W"],
+                      "baseColour": ["R", "R", "R", "B"]})
+    truth = attribute_truth(q, g)
+    assert [t.tolist() for t in truth] == [[0], [2]]
