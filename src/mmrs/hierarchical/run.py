@@ -43,10 +43,10 @@ def git_revision() -> str:
 
 
 def git_dirty() -> bool | None:
-    """Whether the working tree differs from ``HEAD`` (``git status --porcelain`` non-empty)."""
+    """Whether tracked files differ from ``HEAD`` (untracked files, e.g. new records, do not count)."""
     try:
         out = subprocess.run(
-            ["git", "status", "--porcelain"], capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True,
             cwd=Path(__file__).resolve().parent,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
