@@ -72,7 +72,9 @@ def test_history_plot_marks_best_epoch():
             {"epoch": 3, "recall@20": 0.2},
         ],
     }
+    record["config"] = {"model": {"n_layers": 2}}
     ax = plot_history([record])
+    assert ax.get_legend().get_texts()[0].get_text() == "bpr L=2 (toy)"
     curve, star = ax.get_lines()
     assert list(curve.get_xdata()) == [1, 2, 3] and list(curve.get_ydata()) == [0.1, 0.3, 0.2]
     assert list(star.get_xdata()) == [2] and list(star.get_ydata()) == [0.3]
@@ -85,4 +87,5 @@ def test_metric_by_plots_each_column():
     table = pd.DataFrame({"layers": [0, 1, 2], "a": [0.1, 0.2, 0.15], "b": [0.0, 0.1, 0.3]})
     ax = plot_metric_by(table, "layers", ["a", "b"])
     assert [list(line.get_ydata()) for line in ax.get_lines()] == [[0.1, 0.2, 0.15], [0.0, 0.1, 0.3]]
+    assert list(ax.get_xticks()) == [0, 1, 2]  # integer x values get integer ticks
     plt.close("all")

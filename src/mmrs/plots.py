@@ -98,7 +98,9 @@ def plot_history(
         history = [h for h in record["history"] if h.get("epoch", 0) > 0]
         epochs = [h["epoch"] for h in history]
         values = [h[metric] for h in history]
-        (line,) = ax.plot(epochs, values, label=f"{record['model']} ({record['dataset']})")
+        layers = record.get("config", {}).get("model", {}).get("n_layers")
+        label = f"{record['model']}{'' if layers is None else f' L={layers}'} ({record['dataset']})"
+        (line,) = ax.plot(epochs, values, label=label)
         best = record["best_epoch"]
         if best in epochs:
             ax.plot([best], [values[epochs.index(best)]], marker="*", markersize=12, color=line.get_color())
@@ -117,6 +119,8 @@ def plot_metric_by(
     ax = _axes(ax)
     for metric in metrics:
         ax.plot(table[x], table[metric], marker="o", label=metric)
+    if pd.api.types.is_integer_dtype(table[x]):
+        ax.set_xticks(table[x].tolist())
     ax.set_xlabel(x)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)

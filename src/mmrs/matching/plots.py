@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -99,15 +100,18 @@ def plot_similarity_heatmap(
     return ax
 
 
-def plot_images(images: Sequence, titles: Sequence[str], ncols: int = 6, width: float = 1.6):
-    """A grid of photos with a short title under each; returns the figure."""
+def plot_images(
+    images: Sequence, titles: Sequence[str], ncols: int = 6, width: float = 1.6, wrap_at: int = 24
+):
+    """A grid of photos, each titled with its text wrapped at ``wrap_at`` characters; returns the figure."""
     if len(images) != len(titles) or not images:
         raise ValueError("give one title per image (and at least one image)")
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.3 * width * nrows / 1.6))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.9 * width * nrows / 1.6))
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, img, title in zip(np.ravel(axes), images, titles, strict=False):
         ax.imshow(img)
-        ax.set_title(title, fontsize=6, wrap=True)
+        ax.set_title(textwrap.fill(title, wrap_at), fontsize=6)
+    fig.tight_layout()
     return fig
