@@ -70,3 +70,13 @@ def test_records_round_trip_into_tables(tmp_path):
     rep = replication_table(records)
     expected = record["test"]["ndcg@20"] / MMREC_REFERENCE[("amazon-baby", "bpr")]["ndcg@20"]
     assert math.isclose(rep.loc[0, "ratio ndcg@20"], expected)
+
+
+def test_provenance_in_a_checkout_and_outside(monkeypatch, tmp_path):
+    from mmrs import provenance
+
+    revision = provenance.git_revision()
+    assert revision is None or (len(revision) == 40 and int(revision, 16) >= 0)
+    monkeypatch.setattr(provenance, "_HERE", tmp_path)  # not a git repository
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert provenance.git_revision() is None and provenance.git_dirty() is None

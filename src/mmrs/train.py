@@ -18,7 +18,6 @@ import os
 import platform
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from .config import Profile
 from .data.interactions import InteractionData
 from .metrics import DEFAULT_KS, evaluate_split
 from .models.base import Recommender
+from .provenance import git_revision
 from .sampling import NegativeSampler
 
 Record = dict[str, Any]
@@ -110,19 +110,6 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=before_warn)
-
-
-def git_revision(path: str | Path | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the repository holding ``path`` (this file); ``None`` if unknown."""
-    where = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    revision = out.stdout.strip()
-    return revision if out.returncode == 0 and revision else None
 
 
 def peak_rss_mb() -> float:

@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..provenance import git_dirty, git_revision
 from ..retrieval.sizes import sizes
 from .cascade import flat_scores
 from .experiment import LEVELS, evaluate, fit, prepare
@@ -29,29 +29,6 @@ from .interference import confusion_pairs, cross_category_share
 from .latency import query_latency
 
 DEFAULT_SEED = 6
-
-
-def git_revision() -> str:
-    """``git rev-parse HEAD`` of the working tree, or ``"unknown"``."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def git_dirty() -> bool | None:
-    """Whether tracked files differ from ``HEAD`` (untracked files, e.g. new records, do not count)."""
-    try:
-        out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return bool(out.strip())
 
 
 def run(profile: str | None = None, seed: int = DEFAULT_SEED, progress: bool = True, catalogue=None) -> dict:

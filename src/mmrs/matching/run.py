@@ -15,7 +15,6 @@ import argparse
 import json
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..config import profile
 from ..features.cache import cached_features
 from ..features.image import IMAGE_ENCODER, image_embeddings
 from ..features.text import TEXT_ENCODER, text_embeddings
+from ..provenance import git_revision
 from .embeddings import Embedding, tfidf_embeddings
 from .fashion_listings import FashionListings, build_fashion_listings, fashion_products
 from .ladder import LadderResult, run_ladder
@@ -162,17 +162,6 @@ def subsample_groups(listings, n_groups: int | None, seed: int):
 def _rows(fashion: FashionListings, keys) -> list[int]:
     index = {key: i for i, key in enumerate(fashion.keys())}
     return [index[k] for k in keys]
-
-
-def git_revision() -> str | None:
-    """``git rev-parse HEAD`` of the working directory's repository, if any."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def make_record(
