@@ -83,3 +83,17 @@ def replication_table(records: list[dict]) -> pd.DataFrame:
         row["command"] = r["command"]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def find_record_file(name: str) -> Path:
+    """``name`` in ``results/`` (a chapter's folder), ``book/results/`` (the repository root) or
+    this checkout's :data:`RESULTS_DIR`; the first that exists (else the last candidate)."""
+    candidates = [Path("results") / name, Path("book") / "results" / name, RESULTS_DIR / name]
+    return next((p for p in candidates if p.is_file()), candidates[-1])
+
+
+def read_record_file(path: Path, make_it: str) -> dict:
+    """A JSON results record; a missing file raises ``FileNotFoundError`` naming ``make_it``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no results record. Make it with: {make_it} --out {path}")
+    return json.loads(path.read_text())

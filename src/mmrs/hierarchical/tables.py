@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
+
+from ..results import find_record_file, read_record_file
 
 PAPER_GAIN_PP = (4.5, 5.0)
 """The seed paper's reported average gain of the cascade over the flat model, in %p."""
 
 
 def find_record(profile: str) -> Path:
-    """``hierarchical_<profile>.json`` in ``results/``, ``book/results/`` or this checkout's
-    ``book/results/``; the first that exists."""
-    name = f"hierarchical_{profile}.json"
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [Path("results") / name, Path("book") / "results" / name,
-                  repo / "book" / "results" / name]
-    return next((p for p in candidates if p.is_file()), candidates[-1])
+    """``hierarchical_<profile>.json`` found by :func:`mmrs.results.find_record_file`."""
+    return find_record_file(f"hierarchical_{profile}.json")
 
 
 def load_record(path_or_profile: str | Path) -> dict:
@@ -26,12 +22,7 @@ def load_record(path_or_profile: str | Path) -> dict:
     path = Path(path_or_profile)
     if path.suffix != ".json":
         path = find_record(str(path_or_profile))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: no results record. Make it with: python -m mmrs.hierarchical.run "
-            f"--profile <name> --out {path}"
-        )
-    return json.loads(path.read_text())
+    return read_record_file(path, "python -m mmrs.hierarchical.run --profile <name>")
 
 
 def metric_frame(result: dict, ks=(5, 10, 20)) -> pd.DataFrame:

@@ -8,10 +8,11 @@ the *shape* of the ladder only.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
+
+from ..results import find_record_file, read_record_file
 
 SOURCE = "seed 001: Shopee 1st place, public LB (reported)"
 SHOPEE_LADDER: tuple[tuple[str, float], ...] = (
@@ -35,16 +36,8 @@ def shopee_reference() -> pd.DataFrame:
 
 
 def find_record(dataset: str) -> Path:
-    """``matching_<dataset>.json`` in ``results/`` (a chapter's folder), ``book/results/`` (the
-    repository root) or the checkout this package runs from; the first that exists."""
-    name = f"matching_{dataset}.json"
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [
-        Path("results") / name,
-        Path("book") / "results" / name,
-        repo / "book" / "results" / name,
-    ]
-    return next((p for p in candidates if p.is_file()), candidates[-1])
+    """``matching_<dataset>.json`` found by :func:`mmrs.results.find_record_file`."""
+    return find_record_file(f"matching_{dataset}.json")
 
 
 def load_record(path: str | Path) -> dict:
@@ -52,12 +45,7 @@ def load_record(path: str | Path) -> dict:
     path = Path(path)
     if path.suffix != ".json":
         path = find_record(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: no results record. Make it with: python -m mmrs.matching.run "
-            f"--dataset <name> --profile full --out {path}"
-        )
-    return json.loads(path.read_text())
+    return read_record_file(path, "python -m mmrs.matching.run --dataset <name> --profile full")
 
 
 def record_table(record: dict) -> pd.DataFrame:
