@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -12,7 +13,15 @@ from mmrs.data import synthetic_interactions
 from mmrs.graph import mean_pairwise_cosine, normalized_adjacency, smoothing_curve
 from mmrs.models import BPR
 from mmrs.profiling import epoch_time_breakdown
-from mmrs.results import MMREC_REFERENCE, load_records, records_table, replication_table
+from mmrs.results import (
+    MMREC_REFERENCE,
+    grid_table,
+    load_all_records,
+    load_records,
+    records_table,
+    replication_table,
+    select_by_validation,
+)
 from mmrs.train import TrainConfig, save_record, train
 
 
@@ -70,6 +79,49 @@ def test_records_round_trip_into_tables(tmp_path):
     rep = replication_table(records)
     expected = record["test"]["ndcg@20"] / MMREC_REFERENCE[("amazon-baby", "bpr")]["ndcg@20"]
     assert math.isclose(rep.loc[0, "ratio ndcg@20"], expected)
+
+
+def _fake_record(dataset: str, model: str, reg: float, valid: float, test: float) -> dict:
+    return {
+        "dataset": dataset,
+        "model": model,
+        "config": {"model": {"reg_weight": reg, "squared_reg": False}},
+        "valid": {"recall@20": valid},
+        "test": {"recall@20": test},
+        "best_epoch": 3,
+        "epochs_run": 9,
+    }
+
+
+def test_selection_uses_validation_not_test(tmp_path):
+    # Sports BPR: the point with the best *test* recall (reg 1e-4) is not the one with the best
+    # validation recall (reg 0.1), which must be chosen; Baby has one point; a tie on validation
+    # goes to the file that sorts first.
+    (tmp_path / "grid").mkdir()
+    files = {
+        "bpr_amazon-sports.json": _fake_record("amazon-sports", "bpr", 1e-4, 0.050, 0.070),
+        "grid/bpr_amazon-sports_reg0.1.json": _fake_record("amazon-sports", "bpr", 0.1, 0.060, 0.065),
+        "grid/bpr_amazon-sports_reg1.0.json": _fake_record("amazon-sports", "bpr", 1.0, 0.055, 0.066),
+        "bpr_amazon-baby.json": _fake_record("amazon-baby", "bpr", 1e-4, 0.040, 0.057),
+        "lightgcn_amazon-baby.json": _fake_record("amazon-baby", "lightgcn", 1e-4, 0.070, 0.075),
+        "grid/lightgcn_amazon-baby_l3.json": _fake_record("amazon-baby", "lightgcn", 1e-3, 0.070, 0.080),
+    }
+    for name, record in files.items():
+        (tmp_path / name).write_text(json.dumps(record))
+    records = load_all_records(tmp_path)
+    assert sorted(r["_file"] for r in records) == sorted(files)
+    chosen = {(r["dataset"], r["model"]): r["_file"] for r in select_by_validation(records)}
+    assert chosen == {
+        ("amazon-sports", "bpr"): "grid/bpr_amazon-sports_reg0.1.json",
+        ("amazon-baby", "bpr"): "bpr_amazon-baby.json",
+        ("amazon-baby", "lightgcn"): "grid/lightgcn_amazon-baby_l3.json",  # "g" sorts before "l"
+    }
+    table = grid_table(records)
+    sports = table[(table["dataset"] == "amazon-sports")]
+    assert list(sports["valid recall@20"]) == [0.060, 0.055, 0.050]  # best validation first
+    assert list(sports["selected"]) == [True, False, False]
+    assert sports.iloc[0]["hparams"] == "reg_weight=0.1"
+    assert int(table["selected"].sum()) == 3
 
 
 def test_provenance_in_a_checkout_and_outside(monkeypatch, tmp_path):

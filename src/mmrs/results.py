@@ -41,6 +41,62 @@ def load_records(pattern: str = "*.json", folder: str | Path | None = None) -> l
     return records
 
 
+def load_all_records(folder: str | Path | None = None) -> list[dict]:
+    """The records in ``folder`` (default :data:`RESULTS_DIR`) and in its ``grid/`` sub-folder.
+
+    ``grid/`` holds the other hyper-parameter points of a grid search (one record per point, file
+    names ``<model>_<dataset>_<point>.json``); their ``_file`` is prefixed with ``grid/``.
+    """
+    folder = Path(folder) if folder is not None else RESULTS_DIR
+    grid = load_records(folder=folder / "grid") if (folder / "grid").is_dir() else []
+    for r in grid:
+        r["_file"] = f"grid/{r['_file']}"
+    return load_records(folder=folder) + grid
+
+
+def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:
+    """One record per (dataset, model): the grid point with the highest **validation** ``metric``.
+
+    Ties go to the record whose file name sorts first, so the choice is deterministic. The test
+    metrics of the other points are never looked at (MMRec instead picks the best *test* point).
+    Records of variants (ablations, collapse demonstrations) should not be mixed in: select per
+    (dataset, model) among runs of the same method only.
+    """
+    best: dict[tuple[str, str], dict] = {}
+    for r in sorted(records, key=lambda r: r.get("_file", "")):
+        key = (r["dataset"], r["model"])
+        if key not in best or r["valid"][metric] > best[key]["valid"][metric]:
+            best[key] = r
+    return list(best.values())
+
+
+def grid_table(records: list[dict], metric: str = "recall@20") -> pd.DataFrame:
+    """Every grid point of every (dataset, model): the hyper-parameters that vary, validation and
+    test ``metric``, best epoch, and ``selected`` (highest validation ``metric``, as
+    :func:`select_by_validation`). Sorted by dataset, model, validation metric (best first)."""
+    chosen = {id(r) for r in select_by_validation(records, metric)}
+    rows = []
+    for r in records:
+        model_cfg = {k: v for k, v in r["config"]["model"].items() if k != "squared_reg"}
+        rows.append(
+            {
+                "dataset": r["dataset"],
+                "model": r["model"],
+                "hparams": ", ".join(f"{k}={v}" for k, v in model_cfg.items()),
+                f"valid {metric}": r["valid"][metric],
+                f"test {metric}": r["test"][metric],
+                "best epoch": r["best_epoch"],
+                "epochs run": r["epochs_run"],
+                "selected": id(r) in chosen,
+                "file": r.get("_file", ""),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(["dataset", "model", f"valid {metric}"], ascending=[True, True, False])
+    return table.reset_index(drop=True)
+
+
 def records_table(records: list[dict], metrics: tuple[str, ...] = ("recall@20", "ndcg@20")) -> pd.DataFrame:
     """One row per record: test (and valid) metrics, best epoch, timings, hyper-parameters, command."""
     rows = []
