@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 from mmrs.matching import (
     MatchConfig,
     Neighbours,
+    approximate_knn,
     blend_weights,
     brute_force_knn,
     cap_matches,
@@ -25,6 +26,7 @@ from mmrs.matching import (
     matches_to_lists,
     neighbourhood_blend,
     predict,
+    rerank_candidates,
     run_ladder,
     shopee_f1,
     split_groups,
@@ -195,6 +197,43 @@ def test_faiss_equals_brute_force(x, k):
     # indices agree wherever the similarity is not tied with a neighbour's
     sims = similarity_rows(x, np.arange(len(x)))
     np.testing.assert_allclose(np.take_along_axis(sims, fast.index, 1), ref.sim, atol=1e-5)
+
+
+def test_rerank_with_all_candidates_is_exact_and_never_finds_new_ones():
+    rng = np.random.default_rng(5)
+    x = l2_normalize(rng.normal(size=(40, 8)).astype(np.float32))
+    moved = l2_normalize(x + 0.7 * rng.normal(size=x.shape).astype(np.float32))
+    full = brute_force_knn(x, 40)  # every listing is a candidate of every other
+    again = rerank_candidates(moved, full, chunk=7)
+    exact = brute_force_knn(moved, 40)
+    np.testing.assert_allclose(again.sim, exact.sim, atol=1e-5)
+    np.testing.assert_array_equal(again.index, exact.index)
+    # with 5 candidates the re-ranked lists are the old sets, re-sorted by the new similarity
+    few = brute_force_knn(x, 5)
+    rer = rerank_candidates(moved, few)
+    assert all(set(a) == set(b) for a, b in zip(rer.index.tolist(), few.index.tolist(), strict=True))
+    assert np.all(np.diff(rer.sim, axis=1) <= 1e-7)
+    np.testing.assert_allclose(rer.sim[3, 0], moved[3] @ moved[rer.index[3, 0]], rtol=1e-5)
+    # padding (-1, as faiss returns) stays last with similarity -inf
+    padded = Neighbours(np.array([[-1, 2, 1]]), np.zeros((1, 3), np.float32))
+    out = rerank_candidates(moved[:3], padded)
+    assert out.index[0, -1] == -1 and out.sim[0, -1] == -np.inf
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_knn_finds_planted_partners(kind):
+    # 300 groups of 2 near-duplicates in 32-d: both indexes must return each listing's partner
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(300, 32)).astype(np.float32)
+    x = l2_normalize(np.repeat(centres, 2, axis=0) + 0.1 * rng.normal(size=(600, 32)).astype(np.float32))
+    nb = approximate_knn(x, k=5, kind=kind, nprobe=4)
+    partner = np.arange(600) ^ 1
+    found = (nb.index == partner[:, None]).any(axis=1)
+    assert found.mean() >= 0.99
+    assert nb.index.shape == (600, 5) and np.all(np.diff(nb.sim, axis=1) <= 1e-6)
+    np.testing.assert_allclose(nb.sim[0, 0], x[0] @ x[nb.index[0, 0]], rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown approximate index"):
+        approximate_knn(x, kind="lsh")
 
 
 def test_knn_on_sparse_and_block_embeddings():

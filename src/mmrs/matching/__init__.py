@@ -11,7 +11,16 @@ Modules, in pipeline order: :mod:`.embeddings` (normalisation, comb fusion, TF-I
 from .blend import blend_stage, blend_weights, neighbourhood_blend
 from .embeddings import FUSIONS, blocks, comb, l2_normalize, take_rows, tfidf_embeddings
 from .f1 import listing_f1, match_scores, matches_to_lists, shopee_f1
-from .knn import DEFAULT_K, Neighbours, brute_force_knn, faiss_knn, knn, similarity_rows
+from .knn import (
+    DEFAULT_K,
+    Neighbours,
+    approximate_knn,
+    brute_force_knn,
+    faiss_knn,
+    knn,
+    rerank_candidates,
+    similarity_rows,
+)
 from .ladder import LadderResult, run_ladder
 from .split import split_groups
 from .threshold import MAX_MATCHES, cap_matches, match_matrix, predict, union
@@ -29,12 +38,14 @@ __all__ = [
     "blend_stage",
     "blend_weights",
     "blocks",
+    "approximate_knn",
     "brute_force_knn",
     "cap_matches",
     "comb",
     "evaluate",
     "faiss_knn",
     "knn",
+    "rerank_candidates",
     "l2_normalize",
     "listing_f1",
     "match_matrix",

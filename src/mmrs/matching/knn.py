@@ -99,6 +99,74 @@ def faiss_knn(x: Embedding, k: int = DEFAULT_K) -> Neighbours:
     return Neighbours(idx.astype(np.int64), sim.astype(np.float32))
 
 
+APPROXIMATE_KINDS = ("ivf", "hnsw")
+
+
+def approximate_knn(
+    x: np.ndarray,
+    k: int = DEFAULT_K,
+    kind: str = "hnsw",
+    nprobe: int = 8,
+    hnsw_m: int = 32,
+    ef_search: int = 128,
+    train_points_per_list: int = 64,
+    seed: int = 0,
+) -> Neighbours:
+    """Approximate kNN by inner product with a faiss index (dense float32 rows).
+
+    ``"ivf"``: ``IndexIVFFlat`` with ``nlist = 4 √n`` inverted lists (k-means, seeded, trained on
+    a sample of at most ``train_points_per_list · nlist`` rows) and ``nprobe`` lists scanned per
+    query. ``"hnsw"``: ``IndexHNSWFlat`` with ``hnsw_m``
+    links per node and search breadth ``ef_search`` (at least ``k``). Both return at most ``k``
+    results per row; faiss pads missing ones with index ``-1`` (similarity ``-inf`` here).
+    """
+    import faiss
+
+    if kind not in APPROXIMATE_KINDS:
+        raise ValueError(f"unknown approximate index {kind!r}; choose one of {APPROXIMATE_KINDS}")
+    dense = np.ascontiguousarray(x, dtype=np.float32)
+    n, dim = dense.shape
+    k = _check_k(k, n)
+    if kind == "ivf":
+        nlist = max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = seed
+        index.cp.max_points_per_centroid = train_points_per_list
+        index.train(dense)
+        index.nprobe = min(nprobe, nlist)
+    else:
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(ef_search, k)
+    index.add(dense)
+    sim, idx = index.search(dense, k)
+    sim = np.where(idx < 0, -np.inf, sim).astype(np.float32)
+    return Neighbours(idx.astype(np.int64), sim)
+
+
+def rerank_candidates(x: np.ndarray, candidates: Neighbours, chunk: int = 4096) -> Neighbours:
+    """Re-score a fixed candidate list with new embeddings and sort it: ``s_ij = x_i · x_j``.
+
+    After a blending stage the embeddings move, but mostly *within* the neighbourhoods the first
+    search found; instead of a new search over all n listings (what the Shopee pipeline does),
+    each listing's k old candidates are re-scored — O(n k d) instead of O(n² d) for exact search.
+    It can only reorder and drop candidates, never find new ones; `benchmarks/bench_matching.py`
+    measures what that costs in recall of true partners. Padding (index ``-1``) stays last.
+    """
+    dense = np.asarray(x, dtype=np.float32)
+    idx = candidates.index
+    out_idx = np.empty_like(idx)
+    out_sim = np.empty(idx.shape, dtype=np.float32)
+    for start in range(0, idx.shape[0], chunk):
+        rows = slice(start, min(start + chunk, idx.shape[0]))
+        cand = idx[rows]
+        sim = np.einsum("nd,nkd->nk", dense[rows], dense[np.maximum(cand, 0)])
+        sim = np.where(cand < 0, -np.inf, sim).astype(np.float32)
+        order = np.lexsort((cand, -sim), axis=1)
+        out_idx[rows] = np.take_along_axis(cand, order, axis=1)
+        out_sim[rows] = np.take_along_axis(sim, order, axis=1)
+    return Neighbours(out_idx, out_sim)
+
+
 def knn(x: Embedding, k: int = DEFAULT_K, backend: str = "auto") -> Neighbours:
     """Nearest neighbours by inner product; ``auto`` uses faiss for dense input, else brute force."""
     if backend not in BACKENDS:

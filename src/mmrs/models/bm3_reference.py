@@ -1,7 +1,8 @@
 """A line-by-line port of the reference BM3 training step (MMRec ``BM3.calculate_loss``).
 
 Used as the baseline of ``benchmarks/bench_bm3.py`` and to check :class:`~mmrs.models.bm3.BM3`:
-every batch it propagates the full graph, drops out the **full** user, item and modality tables
+every batch it propagates the full graph with ``torch.sparse.mm`` on a COO adjacency (the
+reference's propagation, differentiated by autograd), drops out the **full** user, item and modality tables
 under ``torch.no_grad()``, projects **all** items' features and applies the predictor to all
 users and items, and only then indexes the batch. Same parameters and state-dict keys as
 :class:`BM3`, so a state dict can be copied between the two.
@@ -9,9 +10,13 @@ users and items, and only then indexes the batch. Same parameters and state-dict
 
 from __future__ import annotations
 
+from typing import Any
+
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from ..graph import normalized_adjacency
 from .base import emb_loss
 from .bm3 import BM3, cosine_loss
 
@@ -20,6 +25,19 @@ class ReferenceBM3(BM3):
     """:class:`BM3` whose loss is computed the reference's way (full tables every batch)."""
 
     name = "bm3-reference"
+
+    def __init__(self, train: sp.spmatrix, *args: Any, **kwargs: Any) -> None:
+        super().__init__(train, *args, **kwargs)
+        self.adj_coo = normalized_adjacency(train, layout="coo")
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`BM3.forward`, with the reference's ``torch.sparse.mm`` layer by layer."""
+        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
+        layers = [ego]
+        for _ in range(self.n_layers):
+            layers.append(torch.sparse.mm(self.adj_coo, layers[-1]))
+        final = torch.stack(layers, dim=1).mean(dim=1)
+        return final[: self.n_users], final[self.n_users :] + self.item_embedding
 
     def loss_terms(self, users: torch.Tensor, pos: torch.Tensor) -> dict[str, torch.Tensor]:
         u_online_ori, i_online_ori = self.forward()
