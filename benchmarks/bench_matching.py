@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from mmrs.matching import l2_normalize, neighbourhood_blend
 from mmrs.matching.blend import blend_weights
 from mmrs.matching.knn import Neighbours, approximate_knn, rerank_candidates
+from mmrs.matching.scaling import partner_recall
 from mmrs.provenance import git_revision
 
 DIM, K, STAGES, THRESHOLD, SIGMA = 384, 51, 3, 0.5, 0.5
@@ -67,20 +68,6 @@ def exact_search(x: np.ndarray, queries: np.ndarray | None = None) -> Neighbours
 
 def search(x: np.ndarray, kind: str) -> Neighbours:
     return exact_search(x) if kind == "exact" else approximate_knn(x, K, kind=kind)
-
-
-def partner_recall(nb: Neighbours, groups: np.ndarray, rows: np.ndarray | None = None) -> float:
-    """Share of (listing, true partner) pairs whose partner is in the listing's neighbour list."""
-    rows = np.arange(nb.n) if rows is None else rows
-    found = total = 0
-    order = np.argsort(groups, kind="stable")
-    starts = np.searchsorted(groups[order], groups)
-    ends = np.searchsorted(groups[order], groups, side="right")
-    for r, q in enumerate(rows):
-        partners = set(order[starts[q] : ends[q]].tolist()) - {int(q)}
-        found += len(partners.intersection(nb.index[r].tolist()))
-        total += len(partners)
-    return found / total
 
 
 def run_pipeline(x: np.ndarray, kind: str, strategy: str) -> dict:

@@ -141,10 +141,12 @@ def replication_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def find_record_file(name: str) -> Path:
-    """``name`` in ``results/`` (a chapter's folder), ``book/results/`` (the repository root) or
-    this checkout's :data:`RESULTS_DIR`; the first that exists (else the last candidate)."""
-    candidates = [Path("results") / name, Path("book") / "results" / name, RESULTS_DIR / name]
+def find_record_file(name: str, folder: str = "book") -> Path:
+    """``name`` in ``results/`` (a chapter's folder), ``<folder>/results/`` (the repository root)
+    or this checkout's ``<folder>/results`` (``folder`` is ``"book"`` for results records,
+    ``"benchmarks"`` for benchmark records); the first that exists (else the last candidate)."""
+    repo_folder = RESULTS_DIR.parents[1] / folder / "results"
+    candidates = [Path("results") / name, Path(folder) / "results" / name, repo_folder / name]
     return next((p for p in candidates if p.is_file()), candidates[-1])
 
 

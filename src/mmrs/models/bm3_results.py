@@ -4,26 +4,20 @@ records (``benchmarks/results/bm3_vs_reference_<data>.json``)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ..results import find_record_file
 
 RECORD = "bm3_fashion-sim.json"
 BENCHES = ("bm3_vs_reference_ci.json", "bm3_vs_reference_medium.json", "bm3_vs_reference_amazon-baby.json")
 """Benchmark records of ``benchmarks/bench_bm3.py`` (fashion-sim CI and medium sizes, Amazon Baby)."""
 
 
-def _find(name: str, folder: str) -> Path:
-    """``name`` in ``results/``, ``<folder>/results/`` or the checkout this package runs from."""
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [Path("results") / name, Path(folder) / "results" / name, repo / folder / "results" / name]
-    return next((p for p in candidates if p.is_file()), candidates[-1])
-
-
 def load_bm3_records(name: str = RECORD) -> dict[str, Any]:
     """The record written by ``python -m mmrs.models.bm3_run`` (clear error when missing)."""
-    path = _find(name, "book")
+    path = find_record_file(name, "book")
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no BM3 record. Make it with: python -m mmrs.models.bm3_run --size medium "
@@ -55,7 +49,7 @@ def speed_table(names: tuple[str, ...] = BENCHES) -> pd.DataFrame:
     skipped; none at all raises ``FileNotFoundError`` with the command that makes them."""
     rows = []
     for name in names:
-        path = _find(name, "benchmarks")
+        path = find_record_file(name, "benchmarks")
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
