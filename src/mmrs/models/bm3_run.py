@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     data_seconds = time.perf_counter() - tic
     config = TrainConfig(
         max_epochs=args.max_epochs, patience=args.patience,
-        extra={"epoch_cap": args.max_epochs, "note": "epochs capped for CPU time; not converged runs"},
+        extra={
+            "epoch_cap": args.max_epochs,
+            "note": "epochs capped for CPU time: a run with stopped_early false hit the cap "
+            "and may not have converged",
+        },
     )
     runs = run_variants(sim.data, args.variants, config, args.seed, command)
     save_record(
