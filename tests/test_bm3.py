@@ -182,3 +182,30 @@ def test_rare_item_metrics_counts():
     out = rare_item_metrics(lambda u: torch.zeros(len(u), data.n_items), data, ks=(20,))
     assert out["n_interactions"] == expected
     assert 0.0 <= out["recall@20"] <= 1.0
+
+
+def test_rare_item_metrics_within_rare_items_by_hand():
+    # score = -item id: every user ranks items by increasing id. Among rare items only, a user's
+    # top 10 are the 10 smallest-id rare items outside its training set.
+    data = synthetic_interactions(150, 80, seed=3)
+    rare = np.asarray(data.train.getnnz(axis=0)).ravel() <= 5
+    assert rare.sum() == 16
+    train, test = data.train.tocsr(), sp.csr_matrix(data.test)
+    recalls = []
+    for u in range(data.n_users):
+        truth = {int(i) for i in test[u].indices if rare[i]}
+        if truth:
+            ranked = [i for i in np.flatnonzero(rare) if i not in set(train[u].indices)][:10]
+            recalls.append(len(truth.intersection(ranked)) / len(truth))
+
+    def by_id(users):
+        return -torch.arange(data.n_items, dtype=torch.float32).expand(len(users), -1)
+
+    within = rare_item_metrics(by_id, data, ks=(10,), candidates="rare")
+    assert within["recall@10"] == pytest.approx(np.mean(recalls))
+    assert within["n_users"] == len(recalls)
+    overall = rare_item_metrics(by_id, data, ks=(10,))
+    assert overall["n_interactions"] == within["n_interactions"]
+    assert within["recall@10"] >= overall["recall@10"]  # fewer competitors for the same items
+    with pytest.raises(ValueError, match="candidates"):
+        rare_item_metrics(by_id, data, candidates="tail")

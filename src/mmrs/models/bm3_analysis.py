@@ -8,9 +8,15 @@ Two measures on the L2-normalised scoring embeddings ``z = h̃ / ‖h̃‖`` of 
   (SimSiam's measure: about ``1/√d`` for spread-out vectors, 0 when collapsed).
 
 *Rare items.* ``Recall@K`` restricted to test interactions whose item has at most
-``max_train_degree`` training interactions: every item is ranked (training items masked, as in
-:func:`mmrs.metrics.evaluate_split`), the relevant set of a user is its rare test items only, and
-users without any are left out.
+``max_train_degree`` training interactions: the relevant set of a user is its rare test items
+only, and users without any are left out. Two candidate sets (training items always masked, as
+in :func:`mmrs.metrics.evaluate_split`):
+
+* ``candidates="all"``: every item is ranked, so a rare item must beat the popular ones to count
+  — the number a user would see, usually near 0 for every model;
+* ``candidates="rare"``: only rare items are ranked (the others get score ``-inf``), which asks
+  whether the model orders the long tail well — where ID embeddings have seen few
+  interactions and content features could help.
 """
 
 from __future__ import annotations
@@ -78,19 +84,30 @@ def rare_item_metrics(
     split: str = "test",
     ks: tuple[int, ...] = (10, 20),
     max_train_degree: int = 5,
+    candidates: str = "all",
 ) -> dict[str, float]:
     """Full-ranking metrics on ``split`` restricted to rare items (module docstring).
 
     Adds ``n_users`` and ``n_interactions`` (how many rare test interactions were evaluated).
     """
+    if candidates not in ("all", "rare"):
+        raise ValueError(f"candidates must be 'all' or 'rare', got {candidates!r}")
+    is_rare = rare_items(data, max_train_degree)
     truth = sp.csr_matrix(data.split(split))
-    keep = sp.diags(rare_items(data, max_train_degree).astype(np.float32))
+    keep = sp.diags(is_rare.astype(np.float32))
     rare = sp.csr_matrix(truth @ keep)
     rare.eliminate_zeros()
     users = np.flatnonzero(np.diff(rare.indptr) > 0)
     if len(users) == 0:
         raise ValueError(f"no {split} interaction has an item with <= {max_train_degree} train interactions")
     score_fn = as_score_fn(model_or_score_fn)
+    if candidates == "rare":
+        common = torch.from_numpy(~is_rare)
+        all_fn = score_fn
+
+        def score_fn(users: torch.Tensor) -> torch.Tensor:
+            return all_fn(users).masked_fill(common, float("-inf"))
+
     topk = full_ranking_topk(score_fn, data.n_users, max(ks), data.train, 4096, users)
     out = {k: v for k, v in evaluate_topk(topk, rare[users], ks).items() if k.split("@")[0] in ("recall", "ndcg")}
     out["n_users"] = int(len(users))

@@ -4,8 +4,9 @@
         --out book/results/bm3_fashion-sim.json
 
 Writes one JSON with a :func:`mmrs.train.train` record per variant (``runs``), each extended
-with ``rare`` (:func:`~mmrs.models.bm3_analysis.rare_item_metrics` on test, items with <= 5
-training interactions), and the dataset's description.
+with ``rare`` and ``rare_within`` (:func:`~mmrs.models.bm3_analysis.rare_item_metrics` on test,
+items with <= 5 training interactions, ranked among all items / among rare items only), and the
+dataset's description.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def run_variants(
         record = train(model, data, config, seed=seed, command=command)
         record["variant"] = variant
         record["rare"] = rare_item_metrics(model, data, "test", ks=(10, 20))
+        record["rare_within"] = rare_item_metrics(model, data, "test", ks=(10, 20), candidates="rare")
         out[variant] = record
     return out
 
