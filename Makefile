@@ -50,7 +50,10 @@ test: lint unit notebooks site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lightgcn.py --torch-threads 1
-	$(BIN)/python benchmarks/bench_matching.py
+	$(BIN)/python benchmarks/bench_bm3.py --dataset amazon-baby --epochs 1 --torch-threads 1
+	$(BIN)/python benchmarks/bench_bm3.py --size medium --epochs 1 --torch-threads 1
+	$(BIN)/python benchmarks/bench_bm3.py --size ci --epochs 3 --batch-size 256 --torch-threads 1
+	$(BIN)/python benchmarks/bench_matching.py --sizes 10000 30000 100000 1000000
 
 # Full replication runs (hours on 2 CPU cores); each writes a record into book/results.
 RUN := $(BIN)/python -m mmrs train --profile full --torch-threads 1 --no-progress
@@ -61,6 +64,21 @@ replicate: $(STAMP)
 	$(RUN) --model lightgcn --dataset amazon-sports --max-epochs 200 --out book/results/lightgcn_amazon-sports.json
 	$(RUN) --model lightgcn --dataset amazon-clothing --max-epochs 200 --out book/results/lightgcn_amazon-clothing.json
 	$(RUN) --model bpr --dataset amazon-clothing --max-epochs 300 --out book/results/bpr_amazon-clothing.json
+	# the other points of MMRec's BPR grid on Sports (validation picks one: mmrs.results.select_by_validation)
+	for reg in 0.1 1.0 0.01 0.001 2.0 1e-05; do \
+	  $(RUN) --model bpr --dataset amazon-sports --max-epochs 300 --reg-weight $$reg \
+	    --out book/results/grid/bpr_amazon-sports_reg$$reg.json; done
+	# BM3 on Baby, ID-only: the paper's best point and its one-factor neighbours in the paper's grid
+	$(RUN) --model bm3 --dataset amazon-baby --max-epochs 200 --n-layers 1 --dropout 0.5 --reg-weight 0.1 --out book/results/bm3_amazon-baby.json
+	$(RUN) --model bm3 --dataset amazon-baby --max-epochs 200 --n-layers 2 --dropout 0.5 --reg-weight 0.1 --out book/results/grid/bm3_amazon-baby_l2_d0.5_r0.1.json
+	$(RUN) --model bm3 --dataset amazon-baby --max-epochs 200 --n-layers 1 --dropout 0.3 --reg-weight 0.1 --out book/results/grid/bm3_amazon-baby_l1_d0.3_r0.1.json
+	$(RUN) --model bm3 --dataset amazon-baby --max-epochs 200 --n-layers 1 --dropout 0.5 --reg-weight 0.01 --out book/results/grid/bm3_amazon-baby_l1_d0.5_r0.01.json
+	# BM3 and ablations on fashion-sim (Chapter 4)
+	$(BIN)/python -m mmrs.models.bm3_run --size ci --max-epochs 30 --torch-threads 1 --out book/results/bm3_fashion-sim.json
+	$(BIN)/python -m mmrs.models.bm3_run --size medium --max-epochs 40 --torch-threads 1 --out book/results/bm3_fashion-sim-medium.json
+	$(BIN)/python -m mmrs.models.bm3_run --size full --max-epochs 150 --patience 20 --torch-threads 1 \
+	  --variants "BM3 (v+t)" "w/o v&t" LightGCN --out book/results/bm3_fashion-sim-full.json
+	for p in ci full; do $(BIN)/python -m mmrs.hierarchical.run --profile $$p --out book/results/hierarchical_$$p.json; done
 	for d in abt-buy amazon-google fashion; do \
 	  $(BIN)/python -m mmrs.matching.run --dataset $$d --profile full --quiet --out book/results/matching_$$d.json; done
 
