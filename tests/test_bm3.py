@@ -209,3 +209,26 @@ def test_rare_item_metrics_within_rare_items_by_hand():
     assert within["recall@10"] >= overall["recall@10"]  # fewer competitors for the same items
     with pytest.raises(ValueError, match="candidates"):
         rare_item_metrics(by_id, data, candidates="tail")
+
+
+def test_ablation_table_columns_from_records():
+    from mmrs.models.bm3_results import ablation_table
+
+    def run(r20: float, within: float | None) -> dict:
+        record = {
+            "test": {"recall@20": r20, "ndcg@20": r20 / 2},
+            "valid": {"recall@20": r20 + 0.01},
+            "rare": {"recall@20": 0.0},
+            "best_epoch": 7,
+            "epochs_run": 27,
+            "seconds_per_epoch": {"train": 1.5},
+        }
+        if within is not None:
+            record["rare_within"] = {"recall@20": within}
+        return record
+
+    table = ablation_table({"BM3 (v+t)": run(0.2, 0.3), "w/o v&t": run(0.1, 0.05)})
+    assert table.loc["BM3 (v+t)", "rare-within recall@20"] == 0.3
+    assert table.loc["w/o v&t", "ndcg@20"] == 0.05 and table.loc["w/o v&t", "epochs run"] == 27
+    old = ablation_table({"LightGCN": run(0.1, None)})
+    assert "rare-within recall@20" not in old.columns

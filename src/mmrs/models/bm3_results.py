@@ -27,12 +27,14 @@ def load_bm3_records(name: str = RECORD) -> dict[str, Any]:
 
 
 def ablation_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Test Recall/NDCG@20, rare-item Recall@20, best epoch and s/epoch per variant."""
+    """Test Recall/NDCG@20, rare-item Recall@20 (ranked among all items, and among rare items
+    only where the record has it), best epoch and s/epoch per variant."""
     rows = {
         variant: {
             "recall@20": r["test"]["recall@20"],
             "ndcg@20": r["test"]["ndcg@20"],
             "rare recall@20": r["rare"]["recall@20"],
+            **({"rare-within recall@20": r["rare_within"]["recall@20"]} if "rare_within" in r else {}),
             "valid recall@20": r["valid"]["recall@20"],
             "best epoch": r["best_epoch"],
             "epochs run": r["epochs_run"],
