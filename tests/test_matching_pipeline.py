@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
@@ -331,6 +332,24 @@ def test_ladder_on_synthetic_views():
     assert take_rows(views["image"], val).shape[0] == val.sum()
     with pytest.raises(ValueError):
         run_ladder({"a": views["image"]}, groups, val)
+
+
+def test_ladder_rerank_equals_search_when_every_listing_is_a_candidate():
+    views, groups = _synthetic_views(seed=3, n_groups=30)
+    val = split_groups(groups, 0.5, 1)
+    cols = ["val_f1", "test_f1", "test_precision", "test_recall"]
+    search = run_ladder(views, groups, val, stages=2, k=500, progress=False).table
+    rerank = run_ladder(views, groups, val, stages=2, k=500, progress=False, blend_search="rerank").table
+    pd.testing.assert_frame_equal(search[cols], rerank[cols])
+    # with a short candidate list the stages can differ, but stage 0 cannot
+    short = run_ladder(views, groups, val, stages=1, k=3, progress=False, blend_search="rerank").table
+    again = run_ladder(views, groups, val, stages=1, k=3, progress=False).table
+    pd.testing.assert_frame_equal(short[cols].iloc[:7], again[cols].iloc[:7])
+    sparse_views = {"a": sp.csr_matrix(views["image"]), "b": views["text"]}
+    with pytest.raises(TypeError, match="dense views"):
+        run_ladder(sparse_views, groups, val, stages=1, progress=False, blend_search="rerank")
+    with pytest.raises(ValueError, match="blend_search"):
+        run_ladder(views, groups, val, blend_search="exact")
 
 
 def test_threshold_zero_switches_a_view_off_even_for_duplicates():

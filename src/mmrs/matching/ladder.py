@@ -12,7 +12,10 @@ Steps, each tuned on validation groups and scored on test groups (kNN inside eac
    search again, re-tune the union. The blending threshold of each view is the one tuned on
    validation for that view alone without min2 (steps 1, 2 and ``normalize→concat``; re-tuned
    on the blended neighbours before each later stage): the distance at which the view by
-   itself best separates matches from non-matches.
+   itself best separates matches from non-matches. With ``blend_search="rerank"`` the stages do
+   not search again: each listing's stage-0 candidates are re-scored with the blended vectors
+   (:func:`~mmrs.matching.knn.rerank_candidates`, dense views only), the shortcut that
+   ``benchmarks/bench_matching.py`` times at 100k and 1M listings.
 
 :meth:`LadderResult.selected_step` is the step with the best *validation* F1 — what one would
 submit; the test columns of the other rows are reported for the ablation, not for selection.
@@ -33,7 +36,7 @@ from tqdm.auto import tqdm
 from .blend import blend_stage
 from .embeddings import Embedding, comb, l2_normalize, take_rows
 from .f1 import match_scores
-from .knn import DEFAULT_K, Neighbours, knn
+from .knn import DEFAULT_K, Neighbours, knn, rerank_candidates
 from .tune import MatchConfig, TuneResult, tune
 
 PARTS = ("val", "test")
@@ -77,6 +80,7 @@ def run_ladder(
     stages: int = 3,
     k: int = DEFAULT_K,
     progress: bool = True,
+    blend_search: str = "search",
 ) -> LadderResult:
     """Run the ladder on exactly two ``views`` (name → embedding of all listings).
 
@@ -84,6 +88,8 @@ def run_ladder(
     test). Returns a table indexed by step with validation F1, test F1/precision/recall, the
     tuned configuration and the seconds each step took.
     """
+    if blend_search not in ("search", "rerank"):
+        raise ValueError(f"blend_search must be 'search' or 'rerank', got {blend_search!r}")
     if len(views) != 2:
         raise ValueError(f"the ladder compares exactly two views, got {list(views)}")
     a, b = views
@@ -153,7 +159,11 @@ def run_ladder(
                 best[view] = own.config.thresholds[view]
             for part in PARTS:
                 emb[part][view] = blend_stage(emb[part][view], nbs[part][view], best[view])
-                nbs[part][view] = knn(emb[part][view], k)
+                if blend_search == "search":
+                    nbs[part][view] = knn(emb[part][view], k)
+                else:
+                    first = result.neighbours["stage 0"][part][view]
+                    nbs[part][view] = rerank_candidates(_dense(emb[part][view]), first)
         res = tune(nbs["val"], result.groups["val"], res.config)
         name = f"INB stage {stage}"
         table.append(_row(name, res, nbs, result.groups, time.perf_counter() - tic))
@@ -164,6 +174,14 @@ def run_ladder(
     bar.close()
     result.table = pd.DataFrame(table).set_index("step")
     return result
+
+
+def _dense(x: Embedding) -> np.ndarray:
+    """A dense embedding as one array (blocks concatenated); sparse blocks are refused."""
+    parts = x if isinstance(x, tuple) else (x,)
+    if any(not isinstance(p, np.ndarray) for p in parts):
+        raise TypeError("blend_search='rerank' needs dense views (sparse TF-IDF blocks: use 'search')")
+    return np.hstack(parts) if len(parts) > 1 else parts[0]
 
 
 def _row(name: str, res: TuneResult, nbs, groups, seconds: float) -> dict:
