@@ -37,6 +37,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from mmrs.matching import l2_normalize, neighbourhood_blend
@@ -114,10 +115,14 @@ def main() -> None:
     parser.add_argument("--search-max", type=int, default=100_000)
     parser.add_argument("--hnsw-max", type=int, default=100_000)
     parser.add_argument("--recall-sample", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=None, help="faiss and BLAS threads (default: all cores)")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results" / "matching_scaling.json"
     )
     args = parser.parse_args()
+    if args.threads:
+        faiss.omp_set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     rows = []
     jobs = [(n, kind, strategy) for n in args.sizes for kind in args.kinds for strategy in ("search", "rerank")]
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -172,7 +177,8 @@ def main() -> None:
         + " ".join(map(str, args.sizes))
         + " --kinds "
         + " ".join(args.kinds)
-        + f" --exact-max {args.exact_max} --search-max {args.search_max} --hnsw-max {args.hnsw_max}",
+        + f" --exact-max {args.exact_max} --search-max {args.search_max} --hnsw-max {args.hnsw_max}"
+        + (f" --threads {args.threads}" if args.threads else ""),
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

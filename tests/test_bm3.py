@@ -224,11 +224,12 @@ def test_ablation_table_columns_from_records():
             "seconds_per_epoch": {"train": 1.5},
         }
         if within is not None:
-            record["rare_within"] = {"recall@20": within}
+            record["rare_within"] = {"recall@20": within, "n_users": 100}
         return record
 
     table = ablation_table({"BM3 (v+t)": run(0.2, 0.3), "w/o v&t": run(0.1, 0.05)})
     assert table.loc["BM3 (v+t)", "rare-within recall@20"] == 0.3
+    assert table.loc["BM3 (v+t)", "rare-within ±1 SE"] == pytest.approx((0.3 * 0.7 / 100) ** 0.5)
     assert table.loc["w/o v&t", "ndcg@20"] == 0.05 and table.loc["w/o v&t", "epochs run"] == 27
     old = ablation_table({"LightGCN": run(0.1, None)})
     assert "rare-within recall@20" not in old.columns

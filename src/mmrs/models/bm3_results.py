@@ -4,6 +4,7 @@ records (``benchmarks/results/bm3_vs_reference_<data>.json``)."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,14 @@ def load_bm3_records(name: str = RECORD) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def binomial_se(p: float, n: int) -> float:
+    """``sqrt(p (1 - p) / n)``: the standard error of a mean of ``n`` 0/1 outcomes with mean ``p``.
+
+    Used for rare-item recall, where almost every evaluated user has exactly one rare test item,
+    so the user's recall is 0 or 1 (approximate when a few users have more than one)."""
+    return math.sqrt(p * (1.0 - p) / n)
+
+
 def ablation_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Test Recall/NDCG@20, rare-item Recall@20 (ranked among all items, and among rare items
     only where the record has it), best epoch and s/epoch per variant."""
@@ -34,7 +43,14 @@ def ablation_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "recall@20": r["test"]["recall@20"],
             "ndcg@20": r["test"]["ndcg@20"],
             "rare recall@20": r["rare"]["recall@20"],
-            **({"rare-within recall@20": r["rare_within"]["recall@20"]} if "rare_within" in r else {}),
+            **(
+                {
+                    "rare-within recall@20": r["rare_within"]["recall@20"],
+                    "rare-within ±1 SE": binomial_se(r["rare_within"]["recall@20"], r["rare_within"]["n_users"]),
+                }
+                if "rare_within" in r
+                else {}
+            ),
             "valid recall@20": r["valid"]["recall@20"],
             "best epoch": r["best_epoch"],
             "epochs run": r["epochs_run"],
