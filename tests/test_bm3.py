@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -233,3 +234,16 @@ def test_ablation_table_columns_from_records():
     assert table.loc["w/o v&t", "ndcg@20"] == 0.05 and table.loc["w/o v&t", "epochs run"] == 27
     old = ablation_table({"LightGCN": run(0.1, None)})
     assert "rare-within recall@20" not in old.columns
+
+
+def test_table4_reads_the_benchmark_record(tmp_path, monkeypatch):
+    from mmrs.models import bm3_results
+
+    row = {"model": "bm3", "seconds_per_epoch": {"train": 4.5, "eval": 1.0}, "peak_rss_mb": 900.0, "parameters": 1700}
+    (tmp_path / "t4.json").write_text(json.dumps({"rows": [row], "command": "python benchmarks/bench_table4.py"}))
+    monkeypatch.setattr(bm3_results, "find_record_file", lambda name, folder: tmp_path / name)
+    frame = bm3_results.table4("t4.json")
+    assert frame.loc["bm3", "train s/epoch"] == 4.5 and frame.loc["bm3", "parameters"] == 1700
+    assert frame.attrs["command"].startswith("python benchmarks/bench_table4.py")
+    with pytest.raises(FileNotFoundError, match="bench_table4"):
+        bm3_results.table4("missing.json")

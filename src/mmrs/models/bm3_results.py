@@ -88,3 +88,26 @@ def speed_table(names: tuple[str, ...] = BENCHES) -> pd.DataFrame:
             f"no BM3 benchmark record ({', '.join(names)}): run python benchmarks/bench_bm3.py first"
         )
     return pd.DataFrame(rows)
+
+
+def table4(name: str = "table4_baby.json") -> pd.DataFrame:
+    """BM3's Table 4 from ``benchmarks/bench_table4.py``: per model, train and eval seconds per
+    epoch, peak resident memory (each model in its own process) and parameter count; the
+    command in ``attrs["command"]``."""
+    path = find_record_file(name, "benchmarks")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run python benchmarks/bench_table4.py first")
+    record = json.loads(path.read_text())
+    frame = pd.DataFrame(
+        {
+            r["model"]: {
+                "train s/epoch": r["seconds_per_epoch"]["train"],
+                "eval s/epoch": r["seconds_per_epoch"]["eval"],
+                "peak RSS MiB": r["peak_rss_mb"],
+                "parameters": r["parameters"],
+            }
+            for r in record["rows"]
+        }
+    ).T
+    frame.attrs["command"] = record["command"]
+    return frame
