@@ -109,5 +109,6 @@ def table4(name: str = "table4_baby.json") -> pd.DataFrame:
             for r in record["rows"]
         }
     ).T
+    frame["parameters"] = frame["parameters"].astype(int)
     frame.attrs["command"] = record["command"]
     return frame
