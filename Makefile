@@ -53,7 +53,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bm3.py --dataset amazon-baby --epochs 1 --torch-threads 1
 	$(BIN)/python benchmarks/bench_bm3.py --size medium --epochs 1 --torch-threads 1
 	$(BIN)/python benchmarks/bench_bm3.py --size ci --epochs 3 --batch-size 256 --torch-threads 1
-	$(BIN)/python benchmarks/bench_matching.py --sizes 10000 30000 100000 1000000
+	$(BIN)/python benchmarks/bench_table4.py --epochs 3 --torch-threads 1
+	$(BIN)/python benchmarks/bench_matching.py --sizes 10000 30000 100000 1000000 --threads 1
+	$(BIN)/python benchmarks/bench_matching.py --sizes 100000 --kinds ivf --threads 2 --out benchmarks/results/matching_scaling_100k_2threads.json
 
 # Full replication runs (hours on 2 CPU cores); each writes a record into book/results.
 RUN := $(BIN)/python -m mmrs train --profile full --torch-threads 1 --no-progress
