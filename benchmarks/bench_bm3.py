@@ -30,7 +30,7 @@ from mmrs.data import load_interactions
 from mmrs.data.fashion_sim import simulate_fashion
 from mmrs.models.bm3 import BM3
 from mmrs.models.bm3_reference import ReferenceBM3
-from mmrs.train import git_revision
+from mmrs.train import git_revision, save_record
 
 
 def epoch(model: BM3, users: np.ndarray, items: np.ndarray, batch: int, seed: int, max_batches: int | None = None) -> list[float]:
@@ -99,8 +99,7 @@ def main() -> None:
     )
     print(json.dumps(result, indent=2))
     out = Path(args.out or f"benchmarks/results/bm3_vs_reference_{args.dataset or args.size}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save_record(result, out)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from mmrs.matching.blend import blend_weights
 from mmrs.matching.knn import Neighbours, approximate_knn, rerank_candidates
 from mmrs.matching.scaling import partner_recall
 from mmrs.provenance import git_revision
+from mmrs.train import save_record
 
 DIM, K, STAGES, THRESHOLD, SIGMA = 384, 51, 3, 0.5, 0.5
 
@@ -181,10 +182,7 @@ def main() -> None:
         + (f" --threads {args.threads}" if args.threads else ""),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(args.out)
+    save_record(record, args.out)
     print(f"wrote {args.out}")
 
 

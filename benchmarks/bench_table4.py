@@ -68,6 +68,7 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1])
     from mmrs.provenance import git_revision
+    from mmrs.train import save_record
 
     record = {
         "benchmark": "BM3 Table 4 on Amazon Baby: s/epoch (train, eval) and peak RSS per model",
@@ -77,10 +78,7 @@ def main() -> None:
         "git_revision": git_revision(),
         "command": f"python benchmarks/bench_table4.py --epochs {args.epochs} --torch-threads {args.torch_threads}",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(args.out)
+    save_record(record, args.out)
     print(f"wrote {args.out}")
 
 
