@@ -20,6 +20,7 @@ from mmrs.models.freedom import (
     knn_graph,
     normalize_by_row_sums,
 )
+from mmrs.models.mm_analysis import tiny_vbpr
 from mmrs.models.vbpr import VBPR, concat_features
 from mmrs.train import TrainConfig, train
 
@@ -28,18 +29,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with require
 
 
 # ---------------------------------------------------------------- VBPR
-
-
-def tiny_vbpr(reg_weight: float = 0.1) -> VBPR:
-    """1 user, 2 items, d = 1, one 1-d text feature; parameters set by hand."""
-    model = VBPR(1, 2, {"text": np.array([[0.5], [-1.0]], dtype=np.float32)}, embedding_dim=1,
-                 reg_weight=reg_weight)
-    with torch.no_grad():
-        model.user_embedding.copy_(torch.tensor([[1.0, 2.0]]))
-        model.item_embedding.copy_(torch.tensor([[1.0], [0.0]]))
-        model.item_linear.weight.copy_(torch.tensor([[1.0]]))
-        model.item_linear.bias.zero_()
-    return model
 
 
 def test_vbpr_loss_by_hand():
@@ -241,3 +230,29 @@ def test_mm_run_settings_parser():
         parse_settings(["dropout"])
     with pytest.raises(SystemExit, match="not a Python literal"):
         parse_settings(["modalities=text"])
+
+
+def test_neighbour_and_chance_agreement_by_hand():
+    from mmrs.models.mm_analysis import chance_agreement, neighbour_agreement
+
+    # edges 0->1 (a, a: agree), 1->2 (a, b: no), 2->0 (b, a: no), self loops ignored
+    g = sp.csr_matrix(([1.0] * 6, ([0, 1, 2, 0, 1, 2], [1, 2, 0, 0, 1, 2])), shape=(3, 3))
+    assert neighbour_agreement(g, np.array(["a", "a", "b"])) == pytest.approx(1 / 3)
+    # labels a, a, b: 2 ordered same-label pairs of 6 -> 1/3; a, a, a, b: 6 of 12 -> 1/2
+    assert chance_agreement(np.array(["a", "a", "b"])) == pytest.approx(1 / 3)
+    assert chance_agreement(np.array(["a", "a", "a", "b"])) == pytest.approx(1 / 2)
+    weighted = sp.csr_matrix(([3.0, 1.0], ([0, 1], [1, 2])), shape=(3, 3))  # 3 * agree + 1 * not
+    assert neighbour_agreement(weighted, np.array(["a", "a", "b"])) == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match="no edges"):
+        neighbour_agreement(sp.eye(3), np.array(["a", "b", "c"]))
+
+
+def test_keep_rates_follow_the_pruning_weights():
+    from mmrs.models.mm_analysis import keep_rates
+
+    data = synthetic_interactions(80, 40, seed=2)
+    rates = keep_rates(data.train, dropout=0.8, n_draws=40, seed=0)
+    assert len(rates) == data.train.nnz
+    assert rates["kept"].mean() == pytest.approx(int(data.train.nnz * (1.0 - 0.8)) / data.train.nnz)
+    low, high = rates["weight"] <= rates["weight"].quantile(0.25), rates["weight"] >= rates["weight"].quantile(0.75)
+    assert rates.loc[high, "kept"].mean() > 1.5 * rates.loc[low, "kept"].mean()
