@@ -81,6 +81,15 @@ replicate: $(STAMP)
 	$(BIN)/python -m mmrs.models.bm3_run --size medium --max-epochs 40 --torch-threads 1 --out book/results/bm3_fashion-sim-medium.json
 	$(BIN)/python -m mmrs.models.bm3_run --size full --max-epochs 150 --patience 20 --torch-threads 1 \
 	  --variants "BM3 (v+t)" "w/o v&t" LightGCN --out book/results/bm3_fashion-sim-full.json
+	$(BIN)/python -m mmrs.models.bm3_run --size full --max-epochs 150 --patience 20 --torch-threads 1 \
+	  --variants "w/o v" "w/o t" --out book/results/bm3_fashion-sim-full-modalities.json
+	$(BIN)/python -m mmrs.models.bm3_run --size full --max-epochs 150 --patience 20 --torch-threads 1 \
+	  --variants "w/o inter" "w/o intra" BPR --out book/results/bm3_fashion-sim-full-losses.json
+	# VBPR and FREEDOM on full fashion-sim (Chapter 5): the grid points run; validation picks one each
+	for r in 0.0001 0.01 0.1 1.0 2.0 5.0 10.0; do $(BIN)/python -m mmrs.models.mm_run --size full --model vbpr \
+	  --set reg_weight=$$r --out book/results/grid/vbpr_fashion-sim-full_r$$r.json; done
+	for d in 0.8 0.9; do $(BIN)/python -m mmrs.models.mm_run --size full --model freedom \
+	  --set dropout=$$d reg_weight=0.001 --out book/results/grid/freedom_fashion-sim-full_d$${d}_r0.001.json; done
 	for p in ci full; do $(BIN)/python -m mmrs.hierarchical.run --profile $$p --out book/results/hierarchical_$$p.json; done
 	for d in abt-buy amazon-google fashion; do \
 	  $(BIN)/python -m mmrs.matching.run --dataset $$d --profile full --quiet --out book/results/matching_$$d.json; done

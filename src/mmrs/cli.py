@@ -31,15 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=None, help="default 2048")
     run.add_argument("--lr", type=float, default=None, help="default 1e-3")
     run.add_argument("--embedding-dim", type=int, default=None, help="default 64")
-    run.add_argument("--n-layers", type=int, default=None, help="LightGCN layers (default 2)")
-    run.add_argument("--reg-weight", type=float, default=None, help="default 1e-4 (BM3: 0.1)")
-    run.add_argument("--dropout", type=float, default=None, help="BM3 target dropout (default 0.5)")
+    run.add_argument("--n-layers", type=int, default=None, help="graph layers: LightGCN (default 2), BM3 (1), FREEDOM user-item (2)")
+    run.add_argument("--reg-weight", type=float, default=None, help="default 1e-4 (BM3: 0.1); FREEDOM: weight of its feature BPR losses")
+    run.add_argument("--dropout", type=float, default=None, help="BM3 target dropout (0.5); FREEDOM edge-pruning ratio (0.8)")
     run.add_argument(
         "--modalities",
         nargs="*",
         choices=["image", "text"],
         default=None,
-        help="BM3 modalities (default: every feature file the dataset has; none = ID-only)",
+        help="BM3/VBPR/FREEDOM modalities (default: every feature file the dataset has; "
+        "BM3 with none = ID-only)",
     )
     run.add_argument("--no-inter", action="store_true", help="BM3 without L_align (inter)")
     run.add_argument("--no-intra", action="store_true", help="BM3 without L_mask (intra)")
@@ -83,8 +84,18 @@ def _train(args: argparse.Namespace, command: str) -> int:
             use_inter=False if args.no_inter else None,
             use_intra=False if args.no_intra else None,
         )
+    elif args.model in ("vbpr", "freedom"):
+        if args.squared_reg or args.no_inter or args.no_intra:
+            raise SystemExit("--squared-reg/--no-inter/--no-intra do not apply to vbpr/freedom")
+        hparams.pop("squared_reg")
+        n_layers = hparams.pop("n_layers")
+        hparams["modalities"] = None if args.modalities is None else tuple(args.modalities)
+        if args.model == "freedom":
+            hparams.update(n_ui_layers=n_layers, dropout=args.dropout)
+        elif n_layers is not None or args.dropout is not None:
+            raise SystemExit("--n-layers/--dropout do not apply to vbpr")
     elif any([args.dropout is not None, args.modalities is not None, args.no_inter, args.no_intra]):
-        raise SystemExit("--dropout/--modalities/--no-inter/--no-intra apply to bm3 only")
+        raise SystemExit("--dropout/--modalities/--no-inter/--no-intra apply to bm3/freedom only")
     if args.model == "bpr":
         if args.n_layers is not None:
             raise SystemExit("--n-layers applies to lightgcn only")

@@ -223,6 +223,7 @@ def train(
             for epoch in bar:
                 model.train()
                 start = time.perf_counter()
+                model.pre_epoch()
                 loss = train_one_epoch(
                     model, optimizer, users, items, sampler, rng, config.batch_size
                 )

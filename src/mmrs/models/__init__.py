@@ -10,14 +10,18 @@ from typing import Any
 from .base import Recommender, bpr_loss, emb_loss
 from .bm3 import BM3
 from .bpr import BPR
+from .freedom import FREEDOM
 from .lightgcn import LightGCN
 from .pop import MostPop
+from .vbpr import VBPR
 
-MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3")
+MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom")
 
 
 def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
-    """Model ``name`` (``pop``, ``bpr``, ``lightgcn`` or ``bm3``) for ``data``; ``hparams`` go to it.
+    """Model ``name`` (one of :data:`MODELS`) for ``data``; ``hparams`` go to it.
+
+    ``vbpr`` and ``freedom`` need item features (``data.features``).
 
     ``None`` values in ``hparams`` are dropped, so command-line defaults fall through to the
     model's own defaults.
@@ -33,15 +37,21 @@ def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
         return LightGCN(data.train, **kwargs)
     if name == "bm3":
         return BM3(data.train, features=data.features, **kwargs)
+    if name == "vbpr":
+        return VBPR(data.n_users, data.n_items, data.features, **kwargs)
+    if name == "freedom":
+        return FREEDOM(data.train, data.features, **kwargs)
     raise ValueError(f"Unknown model {name!r}; choose one of {MODELS}.")
 
 
 __all__ = [
     "BPR",
+    "FREEDOM",
     "MODELS",
     "LightGCN",
     "MostPop",
     "Recommender",
+    "VBPR",
     "bpr_loss",
     "build_model",
     "emb_loss",

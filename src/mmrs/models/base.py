@@ -5,6 +5,8 @@ A model is a :class:`torch.nn.Module` with
 * ``needs_negatives``: whether :meth:`Recommender.calculate_loss` uses sampled negatives;
 * ``calculate_loss(users, pos, neg) -> Tensor``: the scalar training loss of one batch of
   ``(u, i, j)`` triples (``neg`` may be ``None`` when ``needs_negatives`` is false);
+* ``pre_epoch()``: called by :func:`mmrs.train.train` before every training epoch (default: nothing;
+  FREEDOM re-samples its pruned graph here);
 * ``prepare_eval()``: computes whatever evaluation needs once (e.g. propagated embeddings);
   called by :func:`mmrs.metrics.evaluate_split` after ``model.eval()``;
 * ``score_users(users) -> Tensor [b, n_items]``: scores of all items for a batch of users;
@@ -65,6 +67,9 @@ class Recommender(nn.Module):
     def hparams(self) -> dict[str, Any]:
         """Constructor settings worth recording."""
         return {}
+
+    def pre_epoch(self) -> None:
+        """Per-epoch preparation before training batches (default: nothing)."""
 
     def calculate_loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None

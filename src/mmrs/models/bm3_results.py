@@ -21,8 +21,8 @@ def load_bm3_records(name: str = RECORD) -> dict[str, Any]:
     path = find_record_file(name, "book")
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no BM3 record. Make it with: python -m mmrs.models.bm3_run --size medium "
-            f"--out book/results/{name}"
+            f"{path}: no BM3 record yet. The Makefile's `replicate` target lists the "
+            f"python -m mmrs.models.bm3_run command that writes book/results/{name}."
         )
     return json.loads(path.read_text())
 
