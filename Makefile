@@ -90,6 +90,8 @@ replicate: $(STAMP)
 	  --set reg_weight=$$r --out book/results/grid/vbpr_fashion-sim-full_r$$r.json; done
 	for d in 0.8 0.9; do $(BIN)/python -m mmrs.models.mm_run --size full --model freedom \
 	  --set dropout=$$d reg_weight=0.001 --out book/results/grid/freedom_fashion-sim-full_d$${d}_r0.001.json; done
+	for r in 0.0001 0.0; do $(BIN)/python -m mmrs.models.mm_run --size full --model freedom \
+	  --set dropout=0.8 reg_weight=$$r --out book/results/grid/freedom_fashion-sim-full_d0.8_r$$r.json; done
 	for p in ci full; do $(BIN)/python -m mmrs.hierarchical.run --profile $$p --out book/results/hierarchical_$$p.json; done
 	for d in abt-buy amazon-google fashion; do \
 	  $(BIN)/python -m mmrs.matching.run --dataset $$d --profile full --quiet --out book/results/matching_$$d.json; done

@@ -124,6 +124,18 @@ def test_selection_uses_validation_not_test(tmp_path):
     assert int(table["selected"].sum()) == 3
 
 
+def test_grid_table_shows_only_the_hyper_parameters_that_vary():
+    a = _fake_record("fashion-sim-full", "freedom", 1e-3, 0.080, 0.085)
+    b = _fake_record("fashion-sim-full", "freedom", 1e-3, 0.079, 0.083)
+    a["config"]["model"].update(dropout=0.8, knn_k=10)
+    b["config"]["model"].update(dropout=0.9, knn_k=10)
+    single = _fake_record("fashion-sim-full", "vbpr", 2.0, 0.060, 0.066)
+    single["config"]["model"]["embedding_dim"] = 64
+    table = grid_table([a, b, single]).set_index("model")
+    assert list(table.loc["freedom", "hparams"]) == ["dropout=0.8", "dropout=0.9"]
+    assert table.loc["vbpr", "hparams"] == "reg_weight=2.0, embedding_dim=64"  # one point: all shown
+
+
 def test_provenance_in_a_checkout_and_outside(monkeypatch, tmp_path):
     from mmrs import provenance
 

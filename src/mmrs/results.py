@@ -70,19 +70,34 @@ def select_by_validation(records: list[dict], metric: str = "recall@20") -> list
     return list(best.values())
 
 
+def _varying_hparams(records: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """Per (dataset, model): the model hyper-parameters whose values differ between its records."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["dataset"], r["model"]), []).append(r["config"]["model"])
+    out = {}
+    for key, cfgs in groups.items():
+        keys = list(dict.fromkeys(k for c in cfgs for k in c))
+        out[key] = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in cfgs}) > 1]
+    return out
+
+
 def grid_table(records: list[dict], metric: str = "recall@20") -> pd.DataFrame:
-    """Every grid point of every (dataset, model): the hyper-parameters that vary, validation and
+    """Every grid point of every (dataset, model): the hyper-parameters that vary within that
+    (dataset, model) (all of them for a single point), validation and
     test ``metric``, best epoch, and ``selected`` (highest validation ``metric``, as
     :func:`select_by_validation`). Sorted by dataset, model, validation metric (best first)."""
     chosen = {id(r) for r in select_by_validation(records, metric)}
+    varying = _varying_hparams(records)
     rows = []
     for r in records:
         model_cfg = {k: v for k, v in r["config"]["model"].items() if k != "squared_reg"}
+        shown = varying[(r["dataset"], r["model"])] or list(model_cfg)
         rows.append(
             {
                 "dataset": r["dataset"],
                 "model": r["model"],
-                "hparams": ", ".join(f"{k}={v}" for k, v in model_cfg.items()),
+                "hparams": ", ".join(f"{k}={model_cfg[k]}" for k in shown if k in model_cfg),
                 f"valid {metric}": r["valid"][metric],
                 f"test {metric}": r["test"][metric],
                 "best epoch": r["best_epoch"],
