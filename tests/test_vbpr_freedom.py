@@ -11,14 +11,13 @@ import scipy.sparse as sp
 import torch
 
 from mmrs.data import synthetic_interactions
-from mmrs.graph import normalized_adjacency_scipy
+from mmrs.graph import normalized_adjacency_scipy, symmetric_normalize
 from mmrs.models import build_model
 from mmrs.models.freedom import (
     FREEDOM,
     degree_sensitive_prune,
     item_item_graph,
     knn_graph,
-    normalize_by_row_sums,
 )
 from mmrs.models.mm_analysis import tiny_vbpr
 from mmrs.models.vbpr import VBPR, concat_features
@@ -78,7 +77,7 @@ def test_knn_graph_by_hand():
     x = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
     g = knn_graph(x, k=2)
     assert g.toarray().tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
-    s = normalize_by_row_sums(g)  # every row sums to k = 2 -> 1/sqrt(2 * 2) = 0.5 per edge
+    s = symmetric_normalize(g)  # every row sums to k = 2 -> 1/sqrt(2 * 2) = 0.5 per edge
     assert np.allclose(s.toarray(), g.toarray() * 0.5)
     with pytest.raises(ValueError, match="k must be"):
         knn_graph(x, k=5)
@@ -88,8 +87,8 @@ def test_item_item_graph_weights_the_modalities():
     image = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32)
     text = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 0.9]], dtype=np.float32)
     s = item_item_graph({"image": image, "text": text}, ("image", "text"), k=2, image_weight=0.1)
-    s_v = normalize_by_row_sums(knn_graph(image, 2)).toarray()
-    s_t = normalize_by_row_sums(knn_graph(text, 2)).toarray()
+    s_v = symmetric_normalize(knn_graph(image, 2)).toarray()
+    s_t = symmetric_normalize(knn_graph(text, 2)).toarray()
     assert np.allclose(s.toarray(), 0.1 * s_v + 0.9 * s_t)
     # item 0's image neighbour is item 1 (weight 0.1 * 0.5); its text neighbour is item 2
     assert s.toarray()[0, 1] == pytest.approx(0.05)

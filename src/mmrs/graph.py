@@ -27,17 +27,24 @@ def bipartite_adjacency(train: sp.spmatrix) -> sp.csr_matrix:
     return sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
 
 
-def normalized_adjacency_scipy(train: sp.spmatrix) -> sp.csr_matrix:
-    """``Â = D^{-1/2} A D^{-1/2}`` as a scipy CSR matrix (float32, sorted indices)."""
-    adj = bipartite_adjacency(train)
-    degree = np.asarray(adj.sum(axis=1), dtype=np.float64).ravel()
+def symmetric_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
+    """``D^{-1/2} A D^{-1/2}`` with ``D`` = the row sums of ``A`` on both sides (float32 CSR,
+    sorted indices); rows with sum 0 stay empty. For a symmetric ``A`` the row sums are the
+    degrees; FREEDOM's reference uses row sums for its (non-symmetric) kNN graph too."""
+    a = sp.csr_matrix(adj, dtype=np.float32)
+    degree = np.asarray(a.sum(axis=1), dtype=np.float64).ravel()
     inv_sqrt = np.zeros_like(degree)
     nonzero = degree > 0
     inv_sqrt[nonzero] = degree[nonzero] ** -0.5
     scale = sp.diags(inv_sqrt)
-    norm = (scale @ adj @ scale).astype(np.float32).tocsr()
+    norm = (scale @ a @ scale).astype(np.float32).tocsr()
     norm.sort_indices()
     return norm
+
+
+def normalized_adjacency_scipy(train: sp.spmatrix) -> sp.csr_matrix:
+    """``Â = D^{-1/2} A D^{-1/2}`` as a scipy CSR matrix (float32, sorted indices)."""
+    return symmetric_normalize(bipartite_adjacency(train))
 
 
 def to_torch_sparse(matrix: sp.spmatrix, layout: str = "csr") -> torch.Tensor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +48,31 @@ def emb_loss(*embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
     else:
         total = sum(torch.linalg.vector_norm(e) for e in embeddings)
     return total / batch
+
+
+def add_feature_tables(
+    model: nn.Module, features: dict, modalities: tuple[str, ...], n_items: int, out_dim: int
+) -> None:
+    """Give ``model`` one trainable raw table ``feat_tables[m]`` (initialised with the features,
+    **not frozen**, as BM3's and FREEDOM's reference code) and one projection
+    ``projections[m]: d_m -> out_dim`` per modality; the extracted features are kept in a buffer
+    ``_raw_<m>`` for :func:`restore_feature_tables`."""
+    model.feat_tables = nn.ParameterDict()
+    model.projections = nn.ModuleDict()
+    for m in modalities:
+        raw = np.asarray(features[m], dtype=np.float32)
+        if raw.shape[0] != n_items:
+            raise ValueError(f"{m} features have {raw.shape[0]} rows, expected {n_items} items")
+        model.register_buffer(f"_raw_{m}", torch.from_numpy(raw.copy()), persistent=False)
+        model.feat_tables[m] = nn.Parameter(torch.empty(raw.shape))
+        model.projections[m] = nn.Linear(raw.shape[1], out_dim)
+
+
+def restore_feature_tables(model: nn.Module) -> None:
+    """Copy the extracted features back into every ``feat_tables[m]`` (see :func:`add_feature_tables`)."""
+    with torch.no_grad():
+        for m, table in model.feat_tables.items():
+            table.copy_(getattr(model, f"_raw_{m}"))
 
 
 class Recommender(nn.Module):

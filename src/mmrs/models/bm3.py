@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import normalized_adjacency
-from .base import Recommender, emb_loss
+from .base import Recommender, add_feature_tables, emb_loss, restore_feature_tables
 from .lightgcn import symmetric_propagate
 
 MODALITY_ORDER: tuple[str, ...] = ("image", "text")
@@ -116,15 +116,7 @@ class BM3(Recommender):
         self.user_embedding = nn.Parameter(torch.empty(n_users, embedding_dim))
         self.item_embedding = nn.Parameter(torch.empty(n_items, embedding_dim))
         self.predictor = nn.Linear(embedding_dim, embedding_dim)
-        self.feat_tables = nn.ParameterDict()
-        self.projections = nn.ModuleDict()
-        for m in modalities:
-            raw = np.asarray(features[m], dtype=np.float32)
-            if raw.shape[0] != n_items:
-                raise ValueError(f"{m} features have {raw.shape[0]} rows, expected {n_items} items")
-            self.register_buffer(f"_raw_{m}", torch.from_numpy(raw.copy()), persistent=False)
-            self.feat_tables[m] = nn.Parameter(torch.empty(raw.shape))
-            self.projections[m] = nn.Linear(raw.shape[1], feat_embed_dim)
+        add_feature_tables(self, features, modalities, n_items, feat_embed_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -137,8 +129,7 @@ class BM3(Recommender):
         for m in self.modalities:
             self.projections[m].reset_parameters()
             nn.init.xavier_normal_(self.projections[m].weight)
-            with torch.no_grad():
-                self.feat_tables[m].copy_(getattr(self, f"_raw_{m}"))
+        restore_feature_tables(self)
         self._cache = None
 
     def hparams(self) -> dict[str, Any]:

@@ -45,6 +45,19 @@ def make_model(variant: str, data: Any, **hparams: Any) -> Any:
     raise ValueError(f"unknown variant {variant!r}; choose from {[*VARIANTS, *BASELINES]}")
 
 
+def capped_config(max_epochs: int, patience: int) -> TrainConfig:
+    """The training settings of the replication runs: an epoch cap recorded with a note that a
+    run which did not stop early hit the cap and may not have converged."""
+    return TrainConfig(
+        max_epochs=max_epochs, patience=patience,
+        extra={
+            "epoch_cap": max_epochs,
+            "note": "epochs capped for CPU time: a run with stopped_early false hit the cap "
+            "and may not have converged",
+        },
+    )
+
+
 def run_variants(
     data: Any, variants: list[str], config: TrainConfig, seed: int, command: str, **hparams: Any
 ) -> dict[str, Any]:
@@ -77,14 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     tic = time.perf_counter()
     sim = simulate_fashion(size=args.size, seed=args.seed)
     data_seconds = time.perf_counter() - tic
-    config = TrainConfig(
-        max_epochs=args.max_epochs, patience=args.patience,
-        extra={
-            "epoch_cap": args.max_epochs,
-            "note": "epochs capped for CPU time: a run with stopped_early false hit the cap "
-            "and may not have converged",
-        },
-    )
+    config = capped_config(args.max_epochs, args.patience)
     runs = run_variants(sim.data, args.variants, config, args.seed, command)
     save_record(
         {"command": command, "dataset": repr(sim.data), "sim_params": sim.params,

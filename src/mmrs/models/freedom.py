@@ -46,8 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..graph import normalized_adjacency, to_torch_sparse
-from .base import Recommender, bpr_loss
+from ..graph import (
+    normalized_adjacency,
+    normalized_adjacency_scipy,
+    symmetric_normalize,
+    to_torch_sparse,
+)
+from .base import Recommender, add_feature_tables, bpr_loss, restore_feature_tables
 from .lightgcn import symmetric_propagate
 
 MODALITY_ORDER: tuple[str, ...] = ("image", "text")
@@ -77,23 +82,11 @@ def knn_graph(features: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
     return graph
 
 
-def normalize_by_row_sums(graph: sp.spmatrix) -> sp.csr_matrix:
-    """``D^{-1/2} A D^{-1/2}`` with ``D`` = row sums of ``A`` (on both sides, as the reference)."""
-    a = sp.csr_matrix(graph, dtype=np.float32)
-    rows = np.asarray(a.sum(axis=1), dtype=np.float64).ravel()
-    inv = np.zeros_like(rows)
-    inv[rows > 0] = rows[rows > 0] ** -0.5
-    d = sp.diags(inv)
-    out = (d @ a @ d).astype(np.float32).tocsr()
-    out.sort_indices()
-    return out
-
-
 def item_item_graph(
     features: dict[str, np.ndarray], modalities: tuple[str, ...], k: int = 10, image_weight: float = 0.1
 ) -> sp.csr_matrix:
     """``S = w_v S_v + (1 − w_v) S_t`` (module docstring); one modality alone gives its ``S_m``."""
-    graphs = {m: normalize_by_row_sums(knn_graph(features[m], k)) for m in modalities}
+    graphs = {m: symmetric_normalize(knn_graph(features[m], k)) for m in modalities}
     if set(graphs) == {"image", "text"}:
         return (image_weight * graphs["image"] + (1.0 - image_weight) * graphs["text"]).tocsr()
     (only,) = graphs.values()
@@ -113,6 +106,13 @@ class ConstantSpMM(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.adj_t, grad.contiguous())
 
 
+def pruning_weights(train_coo: sp.coo_matrix) -> np.ndarray:
+    """``1/sqrt(d_u d_i)`` for every training edge, in the order of ``train_coo``'s entries."""
+    du = np.asarray(train_coo.sum(axis=1)).ravel()
+    di = np.asarray(train_coo.sum(axis=0)).ravel()
+    return 1.0 / np.sqrt(du[train_coo.row] * di[train_coo.col])
+
+
 def degree_sensitive_prune(
     train_coo: sp.coo_matrix, keep_fraction: float, generator: torch.Generator | None = None
 ) -> sp.csr_matrix:
@@ -120,23 +120,14 @@ def degree_sensitive_prune(
     probability ∝ ``1/sqrt(d_u d_i)``, and return the renormalised bipartite adjacency
     ``D'^{-1/2} A' D'^{-1/2}`` (``(U + I)²``, symmetric) of the kept edges."""
     n_users, n_items = train_coo.shape
-    du = np.asarray(train_coo.sum(axis=1)).ravel()
-    di = np.asarray(train_coo.sum(axis=0)).ravel()
-    weights = torch.from_numpy(1.0 / np.sqrt(du[train_coo.row] * di[train_coo.col]))
+    weights = torch.from_numpy(pruning_weights(train_coo))
     n_keep = int(len(weights) * keep_fraction)
     keep = torch.multinomial(weights, n_keep, replacement=False, generator=generator).numpy()
     kept = sp.coo_matrix(
         (np.ones(n_keep, dtype=np.float32), (train_coo.row[keep], train_coo.col[keep])),
         shape=(n_users, n_items),
     )
-    return normalized_adjacency_from_bipartite(kept)
-
-
-def normalized_adjacency_from_bipartite(r: sp.spmatrix) -> sp.csr_matrix:
-    """``Â`` of ``[[0, R], [Rᵀ, 0]]`` with ``Â_ui = 1/sqrt(d_u d_i)`` (degrees within ``R``)."""
-    r = sp.csr_matrix(r, dtype=np.float32)
-    adj = sp.bmat([[None, r], [r.T, None]], format="csr", dtype=np.float32)
-    return normalize_by_row_sums(adj)
+    return normalized_adjacency_scipy(kept)
 
 
 class FREEDOM(Recommender):
@@ -173,9 +164,6 @@ class FREEDOM(Recommender):
                 f"modalities {missing} requested but the data has features {sorted(features)}; "
                 "extract them first (mmrs.features) or choose other modalities."
             )
-        for m in modalities:
-            if np.asarray(features[m]).shape[0] != n_items:
-                raise ValueError(f"{m} features have {np.asarray(features[m]).shape[0]} rows, expected {n_items}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.modalities = modalities
@@ -190,19 +178,12 @@ class FREEDOM(Recommender):
         self.train_coo = sp.coo_matrix(train, dtype=np.float32)
         self.norm_adj = normalized_adjacency(train, layout="csr")
         s = item_item_graph(features, modalities, self.knn_k, self.mm_image_weight)
-        self.mm_graph = s
         self.mm_adj = to_torch_sparse(s, "csr")
         self.mm_adj_t = to_torch_sparse(s.T.tocsr(), "csr")
         self.masked_adj: torch.Tensor | None = None
         self.user_embedding = nn.Parameter(torch.empty(n_users, embedding_dim))
         self.item_embedding = nn.Parameter(torch.empty(n_items, embedding_dim))
-        self.feat_tables = nn.ParameterDict()
-        self.projections = nn.ModuleDict()
-        for m in modalities:
-            raw = np.asarray(features[m], dtype=np.float32)
-            self.register_buffer(f"_raw_{m}", torch.from_numpy(raw.copy()), persistent=False)
-            self.feat_tables[m] = nn.Parameter(torch.empty(raw.shape))
-            self.projections[m] = nn.Linear(raw.shape[1], feat_embed_dim)
+        add_feature_tables(self, features, modalities, n_items, feat_embed_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -212,8 +193,7 @@ class FREEDOM(Recommender):
         nn.init.xavier_uniform_(self.item_embedding)
         for m in self.modalities:
             self.projections[m].reset_parameters()
-            with torch.no_grad():
-                self.feat_tables[m].copy_(getattr(self, f"_raw_{m}"))
+        restore_feature_tables(self)
         self.masked_adj = None
         self._cache = None
 

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from ..results import load_all_records, select_by_validation
-from .freedom import degree_sensitive_prune, item_item_graph, knn_graph
+from .freedom import degree_sensitive_prune, item_item_graph, knn_graph, pruning_weights
 from .vbpr import VBPR
 
 
@@ -80,6 +80,7 @@ def keep_rates(train: sp.spmatrix, dropout: float, n_draws: int = 50, seed: int 
     n_users = coo.shape[0]
     du = np.asarray(coo.sum(axis=1)).ravel()
     di = np.asarray(coo.sum(axis=0)).ravel()
+    weights = pruning_weights(coo)
     gen = torch.Generator().manual_seed(seed)
     kept = np.zeros(coo.nnz)
     lookup = {(u, i): e for e, (u, i) in enumerate(zip(coo.row, coo.col, strict=True))}
@@ -89,7 +90,7 @@ def keep_rates(train: sp.spmatrix, dropout: float, n_draws: int = 50, seed: int 
             kept[lookup[(u, i)]] += 1
     return pd.DataFrame({
         "user degree": du[coo.row], "item degree": di[coo.col],
-        "weight": 1.0 / np.sqrt(du[coo.row] * di[coo.col]), "kept": kept / n_draws,
+        "weight": weights, "kept": kept / n_draws,
     })
 
 

@@ -24,6 +24,7 @@ import torch
 
 from ..train import TrainConfig, save_record, train
 from .bm3_analysis import rare_item_metrics
+from .bm3_run import capped_config
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -75,14 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     tic = time.perf_counter()
     sim = simulate_fashion(size=args.size, seed=args.seed)
     data_seconds = time.perf_counter() - tic
-    config = TrainConfig(
-        max_epochs=args.max_epochs, patience=args.patience,
-        extra={
-            "epoch_cap": args.max_epochs,
-            "note": "epochs capped for CPU time: a run with stopped_early false hit the cap "
-            "and may not have converged",
-        },
-    )
+    config = capped_config(args.max_epochs, args.patience)
     record = run_point(args.model, sim.data, config, args.seed, command, **hparams)
     record.update(dataset=f"fashion-sim-{args.size}", dataset_repr=repr(sim.data),
                   sim_params=sim.params, data_seconds=data_seconds)
