@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mmrs import records
 from mmrs.data import load_interactions
 from mmrs.data.fashion_sim import simulate_fashion
 from mmrs.models.bm3 import BM3
 from mmrs.models.bm3_reference import ReferenceBM3
-from mmrs.train import git_revision, save_record
 
 
 def epoch(model: BM3, users: np.ndarray, items: np.ndarray, batch: int, seed: int, max_batches: int | None = None) -> list[float]:
@@ -90,8 +89,6 @@ def main() -> None:
     result.update(
         first_batch_losses_dropout0=checks,
         torch_threads=torch.get_num_threads(),
-        machine=platform.platform(),
-        git_revision=git_revision(),
         command="python benchmarks/bench_bm3.py "
         + (f"--dataset {args.dataset}" if args.dataset else f"--size {args.size}")
         + f" --epochs {args.epochs} "
@@ -99,7 +96,9 @@ def main() -> None:
     )
     print(json.dumps(result, indent=2))
     out = Path(args.out or f"benchmarks/results/bm3_vs_reference_{args.dataset or args.size}.json")
-    save_record(result, out)
+    records.save(records.benchmark_record(result, records.dataset_entry(
+        data.name, sizes={"n_users": data.n_users, "n_items": data.n_items}, description=repr(data)),
+        command=result["command"]), out)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from torch_geometric.nn.models import LightGCN as PygLightGCN
 
+from mmrs import records
 from mmrs.data.interactions import load_interactions
 from mmrs.metrics import full_ranking_topk
 from mmrs.models import LightGCN
 from mmrs.models.base import bpr_loss, emb_loss
 from mmrs.sampling import NegativeSampler
-from mmrs.train import machine_info, save_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lightgcn_vs_pyg.json"
 
@@ -186,9 +186,8 @@ def main() -> dict[str, Any]:
         "eval_ratio_pyg_over_mmrs": eval_best["pyg"] / eval_best["mmrs"],
         "epoch_losses": losses,
         "load_average_before_after": [list(load_before), list(os.getloadavg())],
-        "machine": machine_info(),
     }
-    save_record(record, args.out)
+    records.save(records.benchmark_record(record, records.dataset_entry(data.name)), args.out)
     print(
         f"first-batch loss: mmrs {first_ours:.6f}, pyg {first_pyg:.6f}\n"
         f"train s/epoch (median): mmrs {train_median['mmrs']:.2f}, pyg {train_median['pyg']:.2f} "

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -40,12 +39,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from mmrs import records
 from mmrs.matching import l2_normalize, neighbourhood_blend
 from mmrs.matching.blend import blend_weights
-from mmrs.matching.knn import Neighbours, approximate_knn, rerank_candidates
-from mmrs.matching.scaling import partner_recall
-from mmrs.provenance import git_revision
-from mmrs.train import save_record
+from mmrs.matching.knn import Neighbours, approximate_knn, partner_recall, rerank_candidates
 
 DIM, K, STAGES, THRESHOLD, SIGMA = 384, 51, 3, 0.5, 0.5
 
@@ -172,8 +169,6 @@ def main() -> None:
         "faiss": faiss.__version__,
         "threads": faiss.omp_get_max_threads(),
         "cpu_count": os.cpu_count(),
-        "machine": platform.platform(),
-        "git_revision": git_revision(),
         "command": "python benchmarks/bench_matching.py --sizes "
         + " ".join(map(str, args.sizes))
         + " --kinds "
@@ -182,7 +177,8 @@ def main() -> None:
         + (f" --threads {args.threads}" if args.threads else ""),
         "results": rows,
     }
-    save_record(record, args.out)
+    records.save(records.benchmark_record(record, "synthetic listings", command=record["command"]),
+                 args.out)
     print(f"wrote {args.out}")
 
 

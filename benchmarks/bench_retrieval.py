@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mmrs import records
 from mmrs.hierarchical import CategoryRouter, Level, query_latency
 from mmrs.retrieval import LockedTowers
 
@@ -69,13 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     result = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "torch_threads": torch.get_num_threads()},
         "image_features": image_throughput(args.images),
         "query_latency": {str(n): latency(n) for n in args.galleries},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    records.save(records.benchmark_record(result, "fashion-small"), args.out)
     print(json.dumps(result, indent=1))
 
 

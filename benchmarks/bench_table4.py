@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
-VBPR_REG = 2.0  # the grid point validation selects in Chapter 5 (mmrs.results.select_by_validation)
+VBPR_REG = 2.0  # the grid point validation selects in Chapter 5 (mmrs.chapters.tables.select_by_validation)
 FREEDOM_DROPOUT = 0.8  # likewise
 
 MODELS: dict[str, dict[str, dict]] = {
@@ -69,7 +68,8 @@ def one(dataset: str, model_name: str, epochs: int, threads: int) -> dict:
         "model": model_name,
         "hparams": MODELS[dataset][model_name],
         "epochs": epochs,
-        "seconds_per_epoch": record["seconds_per_epoch"],
+        "seconds_per_epoch": {"train": record["timings"]["train_s_per_epoch"],
+                              "eval": record["timings"]["eval_s_per_epoch"]},
         "peak_rss_mb": record["peak_rss_mb"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
     }
@@ -96,21 +96,18 @@ def main() -> None:
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1])
-    from mmrs.provenance import git_revision
-    from mmrs.train import save_record
+    from mmrs import records
 
     record = {
         "benchmark": f"BM3 Table 4 on {args.dataset}: s/epoch (train, eval) and peak RSS per model",
         "dataset": args.dataset,
         "rows": rows,
         "torch_threads": args.torch_threads,
-        "machine": platform.platform(),
-        "git_revision": git_revision(),
         "command": "python benchmarks/bench_table4.py"
         + ("" if args.dataset == "amazon-baby" else f" --dataset {args.dataset}")
         + f" --epochs {args.epochs} --torch-threads {args.torch_threads}",
     }
-    save_record(record, out_path)
+    records.save(records.benchmark_record(record, args.dataset, command=record["command"]), out_path)
     print(f"wrote {out_path}")
 
 

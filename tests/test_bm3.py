@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -10,9 +9,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from mmrs import records
+from mmrs.chapters.bm3_analysis import collapse_curve, collapse_stats, rare_item_metrics
 from mmrs.data import load_interactions, synthetic_interactions
 from mmrs.models.bm3 import BM3, build_bm3, cosine_loss
-from mmrs.models.bm3_analysis import collapse_curve, collapse_stats, rare_item_metrics
 from mmrs.models.bm3_reference import ReferenceBM3
 from mmrs.train import TrainConfig, train
 
@@ -152,8 +152,8 @@ def test_seeded_run_is_reproducible():
     config = TrainConfig(max_epochs=2, batch_size=256, progress=False)
     r1 = train(build_bm3(data), data, config, seed=7)
     r2 = train(build_bm3(data), data, config, seed=7)
-    assert r1["test"] == r2["test"]
-    assert r1["history"][0]["loss"] == r2["history"][0]["loss"]
+    assert r1["metrics"]["test"] == r2["metrics"]["test"]
+    assert r1["body"]["history"][0]["loss"] == r2["body"]["history"][0]["loss"]
     assert r1["config"]["model"]["modalities"] == ["text"]
 
 
@@ -213,19 +213,17 @@ def test_rare_item_metrics_within_rare_items_by_hand():
 
 
 def test_ablation_table_columns_from_records():
-    from mmrs.models.bm3_results import ablation_table
+    from mmrs.chapters.bm3 import ablation_table
 
     def run(r20: float, within: float | None) -> dict:
         record = {
-            "test": {"recall@20": r20, "ndcg@20": r20 / 2},
-            "valid": {"recall@20": r20 + 0.01},
-            "rare": {"recall@20": 0.0},
-            "best_epoch": 7,
-            "epochs_run": 27,
-            "seconds_per_epoch": {"train": 1.5},
+            "metrics": {"test": {"recall@20": r20, "ndcg@20": r20 / 2},
+                        "valid": {"recall@20": r20 + 0.01}, "rare": {"recall@20": 0.0}},
+            "body": {"best_epoch": 7, "epochs_run": 27},
+            "timings": {"train_s_per_epoch": 1.5},
         }
         if within is not None:
-            record["rare_within"] = {"recall@20": within, "n_users": 100}
+            record["metrics"]["rare_within"] = {"recall@20": within, "n_users": 100}
         return record
 
     table = ablation_table({"BM3 (v+t)": run(0.2, 0.3), "w/o v&t": run(0.1, 0.05)})
@@ -237,13 +235,59 @@ def test_ablation_table_columns_from_records():
 
 
 def test_table4_reads_the_benchmark_record(tmp_path, monkeypatch):
-    from mmrs.models import bm3_results
+    from mmrs.chapters import bm3 as bm3_results
 
     row = {"model": "bm3", "seconds_per_epoch": {"train": 4.5, "eval": 1.0}, "peak_rss_mb": 900.0, "parameters": 1700}
-    (tmp_path / "t4.json").write_text(json.dumps({"rows": [row], "command": "python benchmarks/bench_table4.py"}))
+    record = records.benchmark_record({"rows": [row]}, "amazon-baby",
+                                      command="python benchmarks/bench_table4.py")
+    records.save(record, tmp_path / "t4.json")
     monkeypatch.setattr(bm3_results, "find_record_file", lambda name, folder: tmp_path / name)
     frame = bm3_results.table4("t4.json")
     assert frame.loc["bm3", "train s/epoch"] == 4.5 and frame.loc["bm3", "parameters"] == 1700
     assert frame.attrs["command"].startswith("python benchmarks/bench_table4.py")
     with pytest.raises(FileNotFoundError, match="bench_table4"):
         bm3_results.table4("missing.json")
+
+
+def _set_record(variants: dict[str, float], dataset: str = "fashion-sim-full") -> dict:
+    def run(r20: float) -> dict:
+        return records.new_record(
+            "train", dataset=records.dataset_entry(dataset), model="bm3", config={},
+            metrics={"valid": {"recall@20": r20}, "test": {"recall@20": r20, "ndcg@20": r20 / 2},
+                     "rare": {"recall@20": 0.0},
+                     "rare_within": {"recall@20": r20 / 4, "n_users": 100}},
+            body={"best_epoch": 1, "epochs_run": 2, "stopped_early": True, "history": []},
+            timings={"train_s_per_epoch": 1.0}, argv=["x"])
+
+    return records.new_record("train-set", dataset=records.dataset_entry(dataset), config={},
+                              metrics={}, body={"runs": {v: run(x) for v, x in variants.items()}},
+                              argv=["x"])
+
+
+def test_load_runs_merges_sets_on_the_same_data_only(tmp_path, monkeypatch, capsys):
+    from mmrs.chapters import bm3 as chapter
+
+    records.save(_set_record({"BM3 (v+t)": 0.08, "LightGCN": 0.07}), tmp_path / "a.json")
+    records.save(_set_record({"LightGCN": 0.01, "BPR": 0.04}), tmp_path / "b.json")
+    records.save(_set_record({"BPR": 0.04}, dataset="fashion-sim-ci"), tmp_path / "c.json")
+    monkeypatch.setattr(chapter, "find_record_file", lambda name, folder: tmp_path / name)
+    runs, parts = chapter.load_runs(["a.json", "b.json", "missing.json"])
+    assert list(runs) == ["BM3 (v+t)", "LightGCN", "BPR"] and len(parts) == 2
+    assert runs["LightGCN"]["metrics"]["test"]["recall@20"] == 0.07  # the first record wins
+    assert "missing.json" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="c.json was made on other data"):
+        chapter.load_runs(["a.json", "c.json"])
+
+
+def test_plot_ablation_draws_both_panels():
+    import matplotlib.pyplot as plt
+
+    from mmrs.chapters.bm3 import ablation_table, plot_ablation
+
+    table = ablation_table(_set_record({"BM3": 0.08, "BPR": 0.04})["body"]["runs"])
+    fig, axes = plt.subplots(1, 2)
+    plot_ablation(table, axes)
+    widths = [p.get_width() for p in axes[1].patches]
+    assert widths == [0.02, 0.01]  # rare-within recall@20 per row, in table order
+    assert axes[0].yaxis_inverted() and axes[1].yaxis_inverted()
+    plt.close(fig)

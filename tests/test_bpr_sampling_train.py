@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from mmrs import records as rec
 from mmrs.cli import main
 from mmrs.data.synthetic import synthetic_interactions
 from mmrs.metrics import evaluate_split
 from mmrs.models import BPR, LightGCN, MostPop, build_model
 from mmrs.models.base import Recommender
+from mmrs.records import load as load_record
+from mmrs.records import save as save_record
 from mmrs.sampling import NegativeSampler
-from mmrs.train import RECORD_KEYS, TrainConfig, load_record, save_record, train
+from mmrs.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +93,8 @@ def test_most_pop_scores_train_degree(data):
     np.testing.assert_array_equal(model.score_users(torch.tensor([0, 5]))[1].numpy(), degree)
     assert not model.trainable and not model.needs_negatives
     record = train(model, data, TrainConfig(progress=False), seed=0)
-    assert record["best_epoch"] == 0 and record["epochs_run"] == 0
-    assert 0.0 < record["test"]["recall@20"] <= 1.0
+    assert record["body"]["best_epoch"] == 0 and record["body"]["epochs_run"] == 0
+    assert 0.0 < record["metrics"]["test"]["recall@20"] <= 1.0
 
 
 @pytest.mark.parametrize("name", ["bpr", "lightgcn"])
@@ -99,12 +102,12 @@ def test_same_seed_same_metrics(data, name):
     config = TrainConfig(max_epochs=3, batch_size=256, progress=False)
     first = train(build_model(name, data), data, config, seed=11)
     second = train(build_model(name, data), data, config, seed=11)
-    assert first["valid"] == second["valid"]
-    assert first["test"] == second["test"]
-    assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
-    assert first["epochs_run"] == 3
+    assert first["metrics"]["valid"] == second["metrics"]["valid"]
+    assert first["metrics"]["test"] == second["metrics"]["test"]
+    assert [h["loss"] for h in first["body"]["history"]] == [h["loss"] for h in second["body"]["history"]]
+    assert first["body"]["epochs_run"] == 3
     other = train(build_model(name, data), data, config, seed=12)
-    assert [h["loss"] for h in other["history"]] != [h["loss"] for h in first["history"]]
+    assert [h["loss"] for h in other["body"]["history"]] != [h["loss"] for h in first["body"]["history"]]
 
 
 class Scripted(Recommender):
@@ -142,30 +145,32 @@ def test_trainer_restores_best_epoch(data):
     model = Scripted(data)
     config = TrainConfig(max_epochs=50, patience=2, batch_size=10**6, lr=1.0, progress=False)
     record = train(model, data, config, seed=0)
-    values = [h["recall@20"] for h in record["history"]]
-    assert record["best_epoch"] == 2 and values[1] == max(values) and values[0] < values[1]
+    values = [h["recall@20"] for h in record["body"]["history"]]
+    assert record["body"]["best_epoch"] == 2 and values[1] == max(values) and values[0] < values[1]
     # MMRec's rule: stop once more than `patience` (2) evaluations failed to improve: 3, 4, 5
-    assert record["epochs_run"] == 5 and record["stopped_early"]
+    assert record["body"]["epochs_run"] == 5 and record["body"]["stopped_early"]
     assert model.theta.item() == pytest.approx(2.0, abs=1e-4)  # restored, not the epoch-5 value
-    assert record["valid"] == evaluate_split(model, data, "valid", config.ks)
-    assert record["test"] == evaluate_split(model, data, "test", config.ks)
+    assert record["metrics"]["valid"] == evaluate_split(model, data, "valid", config.ks)
+    assert record["metrics"]["test"] == evaluate_split(model, data, "test", config.ks)
 
 
 def test_record_json_round_trip(data, tmp_path):
     record = train(
         LightGCN(data.train, n_layers=1), data, TrainConfig(max_epochs=2, progress=False), seed=3
     )
-    assert set(RECORD_KEYS) <= set(record)
+    rec.validate(record, "live")
+    assert record["kind"] == "train" and record["seeds"]["model"] == 3
     for split in ("valid", "test"):
         assert {
             f"{m}@{k}"
             for m in ("recall", "ndcg", "precision", "map", "hit")
             for k in (5, 10, 20, 50)
-        } <= set(record[split])
+        } <= set(record["metrics"][split])
     assert record["config"]["model"]["n_layers"] == 1
     assert record["config"]["train"]["batch_size"] == 2048
-    assert record["seconds_per_epoch"]["train"] > 0 and record["peak_rss_mb"] > 0
-    assert record["machine"]["torch"] == torch.__version__
+    assert record["config"]["train"]["device"] == "cpu"  # the default
+    assert record["timings"]["train_s_per_epoch"] > 0 and record["peak_rss_mb"] > 0
+    assert record["versions"]["torch"] == torch.__version__
     path = save_record(record, tmp_path / "out" / "lg.json")
     assert load_record(path) == json.loads(json.dumps(record))
     assert [p.name for p in path.parent.iterdir()] == ["lg.json"]  # no temporary file left
@@ -200,6 +205,7 @@ def test_cli_train_on_a_dataset_folder(data, tmp_path):
     )
     assert code == 0
     record = load_record(out)
-    assert record["model"] == "bpr" and record["seed"] == 5 and record["epochs_run"] == 2
+    assert record["model"] == "bpr" and record["seeds"]["model"] == 5
+    assert record["body"]["epochs_run"] == 2
     assert record["config"]["model"]["reg_weight"] == 0.001
     assert record["command"].startswith("python -m mmrs train --model bpr")

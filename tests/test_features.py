@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import IMAGE_ENCODER, TEXT_ENCODER, needs
 from PIL import Image
 
 from mmrs.data import available
@@ -45,16 +46,19 @@ def text_vectors(sentences) -> np.ndarray:
     return text_embeddings(sentences, batch_size=2, progress=False)
 
 
+@needs(*TEXT_ENCODER)
 def test_text_shape_and_unit_norm(text_vectors):
     assert text_vectors.shape == (5, TEXT_DIM) and text_vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(text_vectors, axis=1), 1.0, rtol=1e-5)
 
 
+@needs(*TEXT_ENCODER)
 def test_text_deterministic(sentences, text_vectors):
     again = text_embeddings(sentences, batch_size=2, progress=False)
     np.testing.assert_array_equal(again, text_vectors)
 
 
+@needs(*TEXT_ENCODER)
 def test_paraphrases_are_closer_than_unrelated(text_vectors):
     sim = text_vectors @ text_vectors.T
     assert sim[0, 1] > sim[0, 2] + 0.3
@@ -76,6 +80,7 @@ def _synthetic_images() -> list[Image.Image]:
     ]
 
 
+@needs(*IMAGE_ENCODER)
 def test_image_shape_and_determinism():
     images = _synthetic_images()
     first = image_embeddings(images, batch_size=2, progress=False)
@@ -106,6 +111,7 @@ def catalogue():
     return load_fashion()
 
 
+@needs(*IMAGE_ENCODER)
 def test_classify_real_photos(catalogue):
     ids = list(PLAUSIBLE)
     assert [catalogue.products.at[i, "articleType"] for i in ids] == [
@@ -192,6 +198,86 @@ def test_cache_resumes_after_an_interruption(tmp_path):
 def _record(calls: list, chunk) -> np.ndarray:
     calls.append(list(chunk))
     return np.asarray(chunk, dtype=np.float32)[:, None]
+
+
+def _interrupt_at(bad_id, calls: list):
+    def compute(chunk):
+        calls.append(list(chunk))
+        if bad_id in chunk:
+            raise KeyboardInterrupt("interrupted")
+        return np.asarray(chunk, dtype=np.float32)[:, None]
+
+    return compute
+
+
+def test_cache_resume_with_another_chunk_size(tmp_path):
+    # regression: parts keyed only by index were reused for other chunk sizes (11 rows for 10 ids)
+    ids = list(range(10))
+    calls: list = []
+    with pytest.raises(KeyboardInterrupt):
+        cached_features(
+            "enc", "ds", ids, _interrupt_at(5, calls), chunk_size=4, root=tmp_path, progress=False
+        )
+    assert calls == [[0, 1, 2, 3], [4, 5, 6, 7]]  # one part (ids 0-3) is on disk
+    calls.clear()
+    done = cached_features(
+        "enc", "ds", ids, lambda c: _record(calls, c), chunk_size=3, root=tmp_path, progress=False
+    )
+    assert done.shape == (10, 1)
+    np.testing.assert_array_equal(done[:, 0], ids)  # equal to an uninterrupted run
+    assert calls == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]  # the size-4 part is not reused
+    assert sorted(p.name for p in (tmp_path / "enc" / "ds").iterdir()) == [f"{ids_hash(ids)}.npy"]
+    # a part whose ids match exactly is reused whatever chunk size wrote it
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cached_features(
+            "enc", "ds2", ids, _interrupt_at(9, calls), chunk_size=3, root=tmp_path, progress=False
+        )
+    calls.clear()
+    again = cached_features(
+        "enc", "ds2", ids, lambda c: _record(calls, c), chunk_size=3, root=tmp_path, progress=False
+    )
+    assert calls == [[9]]
+    np.testing.assert_array_equal(again, done)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "wrong_rows", "garbage"])
+def test_cache_recomputes_a_damaged_part(tmp_path, damage):
+    ids = list(range(7))
+    calls: list = []
+    with pytest.raises(KeyboardInterrupt):
+        cached_features(
+            "enc", "ds", ids, _interrupt_at(4, calls), chunk_size=2, root=tmp_path, progress=False
+        )
+    folder = tmp_path / "enc" / "ds"
+    parts = sorted(p for p in folder.iterdir() if p.name != f"{ids_hash(ids)}.npy")
+    assert len(parts) == 2  # ids 0-1 and 2-3
+    if damage == "truncated":
+        parts[1].write_bytes(parts[1].read_bytes()[:-3])
+    elif damage == "wrong_rows":
+        np.save(parts[1], np.zeros((1, 1), dtype=np.float32))
+    else:
+        parts[1].write_bytes(b"not a numpy file")
+    calls.clear()
+    done = cached_features(
+        "enc", "ds", ids, lambda c: _record(calls, c), chunk_size=2, root=tmp_path, progress=False
+    )
+    assert calls == [[2, 3], [4, 5], [6]]  # the damaged part was recomputed, the good one kept
+    np.testing.assert_array_equal(done[:, 0], ids)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{ids_hash(ids)}.npy"]
+
+
+def test_cache_recomputes_a_damaged_final_file(tmp_path):
+    calls: list = []
+    ids = [1, 2, 3]
+    path = cache_path("enc", "ds", ids, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x93NUMPY truncated")
+    done = cached_features(
+        "enc", "ds", ids, lambda c: _record(calls, c), root=tmp_path, progress=False
+    )
+    assert calls == [[1, 2, 3]]
+    np.testing.assert_array_equal(np.load(path), done)
 
 
 def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):

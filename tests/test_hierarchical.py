@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import needs
 
+from mmrs.chapters.hierarchical import gain_frame
 from mmrs.hierarchical import (
     candidates_scored,
     cross_category_share,
@@ -14,7 +16,6 @@ from mmrs.hierarchical import (
     specialise_heads,
     train_router,
 )
-from mmrs.hierarchical.tables import gain_frame
 from mmrs.retrieval import LockedTowers, retrieval_metrics, topk_from_scores
 
 
@@ -83,6 +84,7 @@ def test_specialised_head_is_used_for_its_category_only():
     assert routed[1, 3] < 0 < flat[1, 3]  # category 1: the flipped head
 
 
+@needs("open_clip")  # the heads train with open_clip's ClipLoss
 def test_router_learns_separable_categories_and_heads_fallback():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8)) * 3
@@ -130,6 +132,7 @@ def test_neighbour_table_and_worst_query():
     assert worst_query(scores, np.array([0, 0]), np.array([0, 0, 1]), k=1) == 0
 
 
+@needs("open_clip")  # the towers train with open_clip's ClipLoss
 def test_fit_and_evaluate_on_synthetic_catalogue():
     import pandas as pd
 
@@ -168,7 +171,7 @@ def test_fit_and_evaluate_on_synthetic_catalogue():
 
 
 def test_decomposition_sums_to_total():
-    from mmrs.hierarchical import decomposition_frame
+    from mmrs.chapters.hierarchical import decomposition_frame
 
     g = {"flat | predicted": 3.0, "flat+ | predicted": 3.5, "cascade | predicted": 5.0,
          "cascade | true": 7.0}
@@ -182,7 +185,7 @@ def test_plots_return_figures():
     import matplotlib
 
     matplotlib.use("Agg")
-    from mmrs.hierarchical import plot_buckets, plot_embedding_map, plot_gains
+    from mmrs.chapters.hierarchical_plots import plot_buckets, plot_embedding_map, plot_gains
 
     rng = np.random.default_rng(0)
     fig = plot_embedding_map(rng.normal(size=(30, 5)), np.repeat(["a", "b", "c"], 10), top=2)

@@ -38,6 +38,27 @@ def test_good_file_round_trip(tmp_path):
     assert users.tolist() == [0, 1] and items.tolist() == [2, 2]
 
 
+def test_folder_keeps_its_path_as_name_and_its_hash(tmp_path):
+    from mmrs.data.registry import sha256sum
+
+    path = write(tmp_path, GOOD, "baby.inter")
+    folder = path.parent.rename(tmp_path / "amazon-baby")  # named like the registry dataset
+    data = load_interactions(folder)
+    assert data.name == str(folder)
+    assert data.identity == {
+        "name": str(folder),
+        "source": str(folder.resolve()),
+        "sha256": {"baby.inter": sha256sum(folder / "baby.inter")},
+        "registry": False,
+    }
+    assert synthetic_interactions(n_users=5).identity is None
+
+
+def test_unknown_dataset_lists_registry_names():
+    with pytest.raises(DatasetError, match=r"did you mean 'amazon-baby'\?.*amazon-clothing"):
+        load_interactions("amazon-babi")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from mmrs.data import available
-from mmrs.matching.fashion_listings import build_fashion_listings, fashion_products
-from mmrs.matching.perturb import ABBREVIATIONS, PROMOS, perturb_image, perturb_title
-from mmrs.matching.plots import (
+from mmrs import records
+from mmrs.chapters.matching import load_record, record_table, shopee_reference
+from mmrs.chapters.matching_plots import (
     group_similarity,
     plot_ladder,
     plot_similarity_heatmap,
     plot_threshold_curve,
 )
-from mmrs.matching.reference import load_record, record_table, shopee_reference
-from mmrs.matching.run import subsample_groups
+from mmrs.data import available
+from mmrs.experiments.matching import subsample_groups
+from mmrs.matching.fashion_listings import build_fashion_listings, fashion_products
+from mmrs.matching.perturb import ABBREVIATIONS, PROMOS, perturb_image, perturb_title
 
 needs_fashion = pytest.mark.skipif(
     not available("fashion-small"), reason="fashion-small not found under MMRS_DATA"
@@ -115,24 +114,15 @@ def test_reference_and_records(tmp_path):
     ref = shopee_reference()
     assert ref["public_lb_f1"].iloc[-1] == 0.793
     assert ref.loc["image only", "public_lb_f1"] == 0.70 and (ref["source"] != "").all()
-    record = {
-        "ladder": [
-            {
-                "step": "a",
-                "val_f1": 0.5,
-                "test_f1": 0.6,
-                "test_precision": 0.7,
-                "test_recall": 0.8,
-                "seconds": 1.0,
-                "config": {},
-            }
-        ]
-    }
+    ladder = [{"step": "a", "val_f1": 0.5, "test_f1": 0.6, "test_precision": 0.7,
+               "test_recall": 0.8, "seconds": 1.0, "config": {}}]
+    record = records.new_record("matching", dataset=records.dataset_entry("toy"), config={},
+                                metrics={"ladder": ladder}, argv=["test"])
     path = tmp_path / "r.json"
-    path.write_text(json.dumps(record))
+    records.save(record, path)
     table = record_table(load_record(path))
     assert table.loc["a", "test_f1"] == 0.6 and "config" not in table
-    with pytest.raises(FileNotFoundError, match="mmrs.matching.run"):
+    with pytest.raises(FileNotFoundError, match="mmrs.experiments.matching"):
         load_record(tmp_path / "missing.json")
 
 
@@ -159,8 +149,8 @@ def test_plots_draw_what_they_say():
 
 
 def test_inspect_helpers_and_image_grid():
+    from mmrs.chapters.matching_plots import plot_images
     from mmrs.matching.inspect import group_cohesion, hardest_group, neighbourhood_rows
-    from mmrs.matching.plots import plot_images
 
     x = np.array(
         [[1, 0, 0], [0.8, 0.6, 0], [1, 0, 0], [0, 1, 0], [0, 0.6, 0.8], [0.9, 0.1, 0]],
@@ -182,9 +172,9 @@ def test_inspect_helpers_and_image_grid():
 
 
 def test_marked_matches_and_find_record():
+    from mmrs.chapters.matching import find_record
     from mmrs.matching.inspect import marked_matches
     from mmrs.matching.knn import Neighbours
-    from mmrs.matching.reference import find_record
 
     nb = Neighbours(np.array([[0, 1, 2]]).repeat(3, 0), np.array([[1.0, 0.9, 0.85]]).repeat(3, 0))
     assert marked_matches(nb, 0.2, np.array([0, 0, 1]), 0) == "·0 ·1 ×2"

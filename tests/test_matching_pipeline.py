@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import needs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -174,6 +175,7 @@ def test_comb_is_the_mean_of_cosines_and_differs_from_concat_first():
         comb([a, b], "average")
 
 
+@needs("sklearn")
 def test_tfidf_matches_model_numbers():
     x = tfidf_embeddings(["Sony TV KDL-40V4100", "Sony Bravia KDL40V4100 LCD", "Bose speaker AM5"])
     s = similarity_rows(x, np.arange(3))
@@ -181,6 +183,7 @@ def test_tfidf_matches_model_numbers():
     np.testing.assert_allclose(np.diag(s), 1.0, rtol=1e-5)
 
 
+@needs("faiss")
 @settings(max_examples=25, deadline=None)
 @given(
     arrays(
@@ -221,6 +224,7 @@ def test_rerank_with_all_candidates_is_exact_and_never_finds_new_ones():
     assert out.index[0, -1] == -1 and out.sim[0, -1] == -np.inf
 
 
+@needs("faiss")
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_approximate_knn_finds_planted_partners(kind):
     # 300 groups of 2 near-duplicates in 32-d: both indexes must return each listing's partner
@@ -237,6 +241,7 @@ def test_approximate_knn_finds_planted_partners(kind):
         approximate_knn(x, kind="lsh")
 
 
+@needs("faiss")
 def test_knn_on_sparse_and_block_embeddings():
     rng = np.random.default_rng(1)
     dense = l2_normalize(rng.normal(size=(30, 6)).astype(np.float32))

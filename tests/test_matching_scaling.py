@@ -1,4 +1,4 @@
-"""The scaling benchmark's measures and tables (mmrs.matching.scaling)."""
+"""The scaling benchmark's measures and tables (mmrs.chapters.matching_scaling)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from mmrs.chapters.matching_scaling import partner_recall, plot_scaling, scaling_table
 from mmrs.matching import Neighbours
-from mmrs.matching.scaling import partner_recall, plot_scaling, scaling_table
 
 
 def test_partner_recall_by_hand():
@@ -33,7 +33,7 @@ def test_partner_recall_by_hand():
 
 
 def test_scaling_table_and_plot():
-    record = {
+    record = {"body": {
         "results": [
             {"n": 1000, "index": "exact", "strategy": "search", "seconds": 2.0, "search_seconds": [0.5] * 4,
              "extrapolated": False, "first_partner_recall": 1.0, "final_partner_recall": 1.0},
@@ -43,7 +43,7 @@ def test_scaling_table_and_plot():
              "extrapolated": False, "first_partner_recall": 0.9, "final_partner_recall": 0.9,
              "first_recall_at_51_vs_exact": 0.3},
         ]
-    }
+    }}
     table = scaling_table(record)
     assert list(table["searches"]) == [4, 4, 1]
     assert table.loc[2, "recall of exact top-51"] == 0.3 and np.isnan(table.loc[1, "partner recall (final)"])

@@ -6,8 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from mmrs.data import degrees, kcore_sweep, synthetic_interactions, train_degree_of_split_items
-from mmrs.plots import (
+from mmrs.chapters.plots import (
     plot_degree_ccdf,
     plot_history,
     plot_kcore_sweep,
@@ -15,6 +14,7 @@ from mmrs.plots import (
     plot_metric_by,
     plot_split_item_degrees,
 )
+from mmrs.data import degrees, kcore_sweep, synthetic_interactions, train_degree_of_split_items
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +64,12 @@ def test_split_histogram_counts_every_test_interaction(data):
 def test_history_plot_marks_best_epoch():
     record = {
         "model": "bpr",
-        "dataset": "toy",
-        "best_epoch": 2,
-        "history": [
+        "dataset": {"name": "toy"},
+        "body": {"best_epoch": 2, "history": [
             {"epoch": 1, "recall@20": 0.1},
             {"epoch": 2, "recall@20": 0.3},
             {"epoch": 3, "recall@20": 0.2},
-        ],
+        ]},
     }
     record["config"] = {"model": {"n_layers": 2}}
     ax = plot_history([record])

@@ -36,10 +36,16 @@ def test_verified_dataset_path(fake_registry):
     assert registry.available("tiny")
 
 
-def test_unset_env_names_the_variable(monkeypatch):
+def test_unset_env_names_the_variable(monkeypatch, tmp_path):
+    """Unset MMRS_DATA: the per-user data folder is used, and a missing dataset's error says
+    that MMRS_DATA is not set and gives the command that gets the data."""
     monkeypatch.delenv("MMRS_DATA", raising=False)
-    with pytest.raises(DatasetError, match="MMRS_DATA is not set"):
-        registry.data_root()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert registry.data_root() == tmp_path / "xdg" / "mmrs" / "datasets"
+    with pytest.raises(DatasetError, match=r"MMRS_DATA is not set.*python -m mmrs data verify"):
+        registry.dataset_path("amazon-baby")
+    with pytest.raises(DatasetError, match=r"MMRS_DATA is not set.*`python -m mmrs data fetch abt-buy`"):
+        registry.dataset_path("abt-buy")
 
 
 def test_env_pointing_nowhere(monkeypatch, tmp_path):
@@ -87,3 +93,50 @@ def test_registry_lists_every_shared_dataset():
     for spec in registry.REGISTRY.values():
         assert all(len(h) == 64 for h in spec.files.values())
         assert spec.source and spec.licence
+
+
+def test_misspelt_name_gets_a_guess():
+    with pytest.raises(DatasetError, match=r"did you mean 'amazon-sports'\?.*abt-buy"):
+        registry.get_spec("amazon-sprots")
+
+
+def test_identity_of_registry_name(fake_registry):
+    identity = registry.dataset_identity("tiny")
+    assert identity == {
+        "name": "tiny",
+        "source": str(fake_registry.resolve()),
+        "sha256": registry.REGISTRY["tiny"].files,
+        "registry": True,
+    }
+
+
+def test_identity_of_registry_name_is_verified(fake_registry):
+    (fake_registry / "tiny.inter").write_bytes(b"userID\titemID\n0\t1\n")
+    with pytest.raises(DatasetError, match="has sha256"):
+        registry.dataset_identity("tiny")
+
+
+def test_identity_of_folder_named_like_registry(fake_registry, tmp_path):
+    """A folder called like a registry dataset, altered: recorded as its path, with its hashes."""
+    folder = tmp_path / "elsewhere" / "tiny"
+    folder.mkdir(parents=True)
+    (folder / "tiny.inter").write_bytes(b"userID\titemID\n0\t1\n")
+    (folder / "image_feat.npy").write_bytes(b"not really")
+    (folder / "notes.txt").write_text("ignored")
+    for spec in (folder, str(folder)):
+        identity = registry.dataset_identity(spec)
+        assert identity["name"] == str(folder) and identity["registry"] is False
+        assert identity["source"] == str(folder.resolve())
+        assert identity["sha256"] == {
+            "image_feat.npy": registry.sha256sum(folder / "image_feat.npy"),
+            "tiny.inter": registry.sha256sum(folder / "tiny.inter"),
+        }
+        assert identity["sha256"]["tiny.inter"] != registry.REGISTRY["tiny"].files["tiny.inter"]
+
+
+def test_identity_of_nothing_lists_names(tmp_path):
+    with pytest.raises(DatasetError, match=r"Unknown dataset .*amazon-baby"):
+        registry.dataset_identity(str(tmp_path / "nope"))
+    (tmp_path / "file.inter").write_text("x")
+    with pytest.raises(DatasetError, match="is a file"):
+        registry.dataset_identity(tmp_path / "file.inter")

@@ -9,20 +9,21 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from mmrs.data import synthetic_interactions
-from mmrs.graph import mean_pairwise_cosine, normalized_adjacency, smoothing_curve
-from mmrs.models import BPR
-from mmrs.profiling import epoch_time_breakdown
-from mmrs.results import (
+from mmrs import records as rec
+from mmrs.chapters.tables import (
     MMREC_REFERENCE,
     grid_table,
     load_all_records,
-    load_records,
     records_table,
     replication_table,
     select_by_validation,
 )
-from mmrs.train import TrainConfig, save_record, train
+from mmrs.data import synthetic_interactions
+from mmrs.graph import mean_pairwise_cosine, normalized_adjacency, smoothing_curve
+from mmrs.models import BPR
+from mmrs.profiling import epoch_time_breakdown
+from mmrs.records import save as save_record
+from mmrs.train import TrainConfig, train
 
 
 def test_mean_pairwise_cosine_hand_values():
@@ -70,27 +71,31 @@ def test_records_round_trip_into_tables(tmp_path):
         command="test",
     )
     save_record(record, tmp_path / "bpr_amazon-baby.json")
-    (tmp_path / "other.json").write_text('{"not": "a training record"}')
-    records = load_records(folder=tmp_path)
+    records = load_all_records(tmp_path)
     assert len(records) == 1
     table = records_table(records)
-    assert table.loc[0, "test recall@20"] == record["test"]["recall@20"]
-    assert table.loc[0, "best epoch"] == record["best_epoch"] and table.loc[0, "command"] == "test"
+    assert table.loc[0, "test recall@20"] == record["metrics"]["test"]["recall@20"]
+    assert table.loc[0, "best epoch"] == record["body"]["best_epoch"]
+    assert table.loc[0, "command"] == "test"
     rep = replication_table(records)
-    expected = record["test"]["ndcg@20"] / MMREC_REFERENCE[("amazon-baby", "bpr")]["ndcg@20"]
+    expected = record["metrics"]["test"]["ndcg@20"] / MMREC_REFERENCE[("amazon-baby", "bpr")]["ndcg@20"]
     assert math.isclose(rep.loc[0, "ratio ndcg@20"], expected)
+    # a file in the results folder that is not a record is an error naming it, never skipped
+    (tmp_path / "other.json").write_text('{"not": "a training record"}')
+    with pytest.raises(rec.RecordError, match="other.json"):
+        load_all_records(tmp_path)
 
 
 def _fake_record(dataset: str, model: str, reg: float, valid: float, test: float) -> dict:
-    return {
-        "dataset": dataset,
-        "model": model,
-        "config": {"model": {"reg_weight": reg, "squared_reg": False}},
-        "valid": {"recall@20": valid},
-        "test": {"recall@20": test},
-        "best_epoch": 3,
-        "epochs_run": 9,
-    }
+    return rec.new_record(
+        "train",
+        dataset=rec.dataset_entry(dataset),
+        model=model,
+        config={"model": {"reg_weight": reg, "squared_reg": False}},
+        metrics={"valid": {"recall@20": valid}, "test": {"recall@20": test}},
+        body={"best_epoch": 3, "epochs_run": 9, "stopped_early": True, "history": []},
+        argv=["test"],
+    )
 
 
 def test_selection_uses_validation_not_test(tmp_path):
@@ -110,7 +115,7 @@ def test_selection_uses_validation_not_test(tmp_path):
         (tmp_path / name).write_text(json.dumps(record))
     records = load_all_records(tmp_path)
     assert sorted(r["_file"] for r in records) == sorted(files)
-    chosen = {(r["dataset"], r["model"]): r["_file"] for r in select_by_validation(records)}
+    chosen = {(r["dataset"]["name"], r["model"]): r["_file"] for r in select_by_validation(records)}
     assert chosen == {
         ("amazon-sports", "bpr"): "grid/bpr_amazon-sports_reg0.1.json",
         ("amazon-baby", "bpr"): "bpr_amazon-baby.json",

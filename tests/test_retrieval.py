@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import needs
 
 from mmrs.retrieval import (
     TINY_CLIP_CONFIG,
@@ -33,6 +34,7 @@ def _frame(n_per=(30, 20, 10, 1), seed=0):
     return frame
 
 
+@needs("open_clip")
 def test_clip_loss_matches_hand_calculation():
     img = np.array([[1.0, 0.0], [0.0, 1.0]])
     txt = np.array([[1.0, 0.0], [0.6, 0.8]])
@@ -49,6 +51,7 @@ def test_clip_loss_matches_hand_calculation():
     assert hand == pytest.approx(0.29874, abs=1e-5)
 
 
+@needs("open_clip")
 def test_clip_loss_random_batch_and_gradient_to_logit_scale():
     rng = np.random.default_rng(1)
     img, txt = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
@@ -59,6 +62,7 @@ def test_clip_loss_random_batch_and_gradient_to_logit_scale():
     assert scale.grad is not None and torch.isfinite(scale.grad)
 
 
+@needs("open_clip")
 def test_locked_towers_unit_outputs_and_training_reduces_loss():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -75,6 +79,7 @@ def test_locked_towers_unit_outputs_and_training_reduces_loss():
     assert log.loss[-1] < before
 
 
+@needs("open_clip")
 def test_openclip_tiny_model_forward_loss_backward():
     from PIL import Image
 

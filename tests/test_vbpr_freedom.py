@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from mmrs.chapters.feature_models import tiny_vbpr
 from mmrs.data import synthetic_interactions
 from mmrs.graph import normalized_adjacency_scipy, symmetric_normalize
 from mmrs.models import build_model
@@ -19,7 +20,6 @@ from mmrs.models.freedom import (
     item_item_graph,
     knn_graph,
 )
-from mmrs.models.mm_analysis import tiny_vbpr
 from mmrs.models.vbpr import VBPR, concat_features
 from mmrs.train import TrainConfig, train
 
@@ -212,27 +212,31 @@ def test_seeded_runs_reproduce(name):
     config = TrainConfig(max_epochs=3, batch_size=256, progress=False)
     r1 = train(build_model(name, data), data, config, seed=7)
     r2 = train(build_model(name, data), data, config, seed=7)
-    assert r1["test"] == r2["test"]
-    assert [h["loss"] for h in r1["history"]] == [h["loss"] for h in r2["history"]]
-    assert r1["history"][-1]["loss"] < r1["history"][0]["loss"]  # it learns
+    assert r1["metrics"]["test"] == r2["metrics"]["test"]
+    assert [h["loss"] for h in r1["body"]["history"]] == [h["loss"] for h in r2["body"]["history"]]
+    assert r1["body"]["history"][-1]["loss"] < r1["body"]["history"][0]["loss"]  # it learns
     r3 = train(build_model(name, data), data, config, seed=8)
-    assert r3["history"][0]["loss"] != r1["history"][0]["loss"]
+    assert r3["body"]["history"][0]["loss"] != r1["body"]["history"][0]["loss"]
 
 
 def test_mm_run_settings_parser():
-    from mmrs.models.mm_run import parse_settings
+    import argparse
 
-    assert parse_settings(["dropout=0.8", "reg_weight=1e-3", "modalities=('text',)"]) == {
+    from mmrs.experiments.common import parse_settings
+
+    assert parse_settings(["dropout=0.8", "reg_weight=1e-3", "modalities=('text',)"], "freedom") == {
         "dropout": 0.8, "reg_weight": 0.001, "modalities": ("text",)
     }
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         parse_settings(["dropout"])
-    with pytest.raises(SystemExit, match="not a Python literal"):
+    with pytest.raises(argparse.ArgumentTypeError, match="not a Python literal"):
         parse_settings(["modalities=text"])
+    with pytest.raises(argparse.ArgumentTypeError, match="valid keys: .*reg_weight"):
+        parse_settings(["dropuot=0.8"], "freedom")
 
 
 def test_neighbour_and_chance_agreement_by_hand():
-    from mmrs.models.mm_analysis import chance_agreement, neighbour_agreement
+    from mmrs.chapters.feature_models import chance_agreement, neighbour_agreement
 
     # edges 0->1 (a, a: agree), 1->2 (a, b: no), 2->0 (b, a: no), self loops ignored
     g = sp.csr_matrix(([1.0] * 6, ([0, 1, 2, 0, 1, 2], [1, 2, 0, 0, 1, 2])), shape=(3, 3))
@@ -247,7 +251,7 @@ def test_neighbour_and_chance_agreement_by_hand():
 
 
 def test_keep_rates_follow_the_pruning_weights():
-    from mmrs.models.mm_analysis import keep_rates
+    from mmrs.chapters.feature_models import keep_rates
 
     data = synthetic_interactions(80, 40, seed=2)
     rates = keep_rates(data.train, dropout=0.8, n_draws=40, seed=0)

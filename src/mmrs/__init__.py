@@ -2,7 +2,7 @@
 
 Every chapter of the book imports from here; every number on its pages is computed here.
 Sub-packages are named after what they hold: :mod:`mmrs.data` (registry, loaders, splits,
-statistics), :mod:`mmrs.plots` (the book's figures), :mod:`mmrs.config` (the one size knob).
+statistics), :mod:`mmrs.chapters.plots` (the book's figures), :mod:`mmrs.config` (the one size knob).
 """
 
 __version__ = "0.1.0"

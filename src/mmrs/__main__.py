@@ -1,5 +1,6 @@
-"""``python -m mmrs``: see :mod:`mmrs.cli`."""
+"""``python -m mmrs``: see :mod:`mmrs.cli` (building the parser imports no torch)."""
 
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

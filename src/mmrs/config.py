@@ -9,9 +9,45 @@ Chapters and library code read sizes from :func:`profile` and never scatter lite
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PROFILE_ENV = "MMRS_PROFILE"
+
+
+@dataclass(frozen=True)
+class RetrievalSizes:
+    """Every size knob of the retrieval / hierarchical experiments (Chapter 6)."""
+
+    name: str
+    n_products: int
+    """Products drawn from the catalogue (stratified by articleType); photos are encoded for all."""
+    epochs: int
+    """Epochs of contrastive training of the shared (flat) projection heads."""
+    specialise_epochs: int
+    """Epochs of per-category fine-tuning of the stage-2 heads."""
+    min_specialise: int
+    """A category gets its own stage-2 heads only with at least this many training products."""
+    router_epochs: int
+    """Epochs of the stage-1 softmax classifier."""
+    batch_size: int = 128
+    dim: int = 256
+    hidden: int = 512
+    lr: float = 1e-3
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    ks: tuple[int, ...] = (5, 10, 20)
+    soft_m: int = 3
+
+
+RETRIEVAL_SIZES: dict[str, RetrievalSizes] = {
+    "ci": RetrievalSizes(
+        name="ci", n_products=700, epochs=30, specialise_epochs=15, min_specialise=30,
+        router_epochs=100,
+    ),
+    "full": RetrievalSizes(
+        name="full", n_products=6000, epochs=40, specialise_epochs=20, min_specialise=80,
+        router_epochs=150,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -29,15 +65,25 @@ class Profile:
     """Fashion products turned into simulated listings for Chapter 7 (images are encoded live)."""
     matching_groups: int | None = 400
     """Groups sampled from each text matching benchmark (``None``: all of them)."""
+    fashion_sim: str = "ci"
+    """Size preset of the simulated fashion users (``mmrs.data.fashion_sim.SIZES``: ci, medium,
+    full) used by Chapters 4-5's experiments."""
+    epoch_cap: int = 5
+    """Epoch cap of the fashion-sim replication runs (early stopping usually ends them sooner)."""
+    retrieval: RetrievalSizes = field(default_factory=lambda: RETRIEVAL_SIZES["ci"])
+    """Chapter 6's sizes."""
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile(
         name="ci",
-        max_epochs=5,
+        max_epochs=3,
         datasets=("amazon-baby", "amazon-sports", "amazon-clothing"),
         matching_products=120,
         matching_groups=400,
+        fashion_sim="ci",
+        epoch_cap=3,
+        retrieval=RETRIEVAL_SIZES["ci"],
     ),
     "full": Profile(
         name="full",
@@ -45,6 +91,9 @@ PROFILES: dict[str, Profile] = {
         datasets=("amazon-baby", "amazon-sports", "amazon-clothing"),
         matching_products=600,
         matching_groups=None,
+        fashion_sim="full",
+        epoch_cap=150,
+        retrieval=RETRIEVAL_SIZES["full"],
     ),
 }
 

@@ -7,12 +7,23 @@ normalisation are::
     Â = D^{-1/2} A D^{-1/2},          D = diag(A 1),   Â_uv = 1 / sqrt(d_u d_v) for each edge
 
 Isolated nodes (degree 0) get ``D^{-1/2} = 0`` (MMRec adds ``1e-7`` to the degree instead; either
-way their rows and columns of ``Â`` are empty). Propagation is ``H^{l+1} = Â H^l``.
+way their rows and columns of ``Â`` are empty). Propagation is ``H^{l+1} = Â H^l``
+(:func:`propagate`), and LightGCN's readout (:func:`lightgcn_readout`) is the mean over layers::
+
+    H^0 = [E_U; E_I],     H^{l+1} = Â H^l,     H = (1 / (L + 1)) sum_{l=0..L} H^l = [H_U; H_I]
+
+LightGCN, BM3 and FREEDOM all read their user-item graph out this way.
+
+Speed: models keep ``Â`` as a CSR tensor and propagate with ``symmetric=True``, which goes
+through :class:`SymmetricSpMM`: since ``Â^T = Â`` the backward pass is one more CSR product
+instead of a transpose. A constant non-symmetric ``S`` (FREEDOM's item-item graph) passes its
+transpose (``adj_t``) for the backward pass (:class:`ConstantSpMM`).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,17 +91,92 @@ def normalized_adjacency(train: sp.spmatrix, layout: str = "csr") -> torch.Tenso
     return to_torch_sparse(normalized_adjacency_scipy(train), layout)
 
 
-def propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+class SymmetricSpMM(torch.autograd.Function):
+    """``y = Â x`` for a constant symmetric sparse ``Â``; backward ``dx = Â dy``."""
+
+    @staticmethod
+    def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj = adj
+        return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
+        return None, torch.sparse.mm(ctx.adj, grad.contiguous())
+
+
+class ConstantSpMM(torch.autograd.Function):
+    """``y = S x`` for a constant sparse ``S`` (not symmetric); backward ``dx = Sᵀ dy``."""
+
+    @staticmethod
+    def forward(ctx: Any, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.adj_t = adj_t
+        return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, torch.sparse.mm(ctx.adj_t, grad.contiguous())
+
+
+def propagate(
+    adj: torch.Tensor,
+    x: torch.Tensor,
+    n_layers: int,
+    *,
+    symmetric: bool = False,
+    adj_t: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
     """Layer outputs ``[H^0, H^1, ..., H^L]`` of ``H^{l+1} = Â H^l`` with ``H^0 = x``.
 
-    Differentiable with respect to ``x`` (``torch.sparse.mm``); ``adj`` is a constant.
+    Differentiable with respect to ``x``; ``adj`` is a constant. The forward products are the
+    same ``torch.sparse.mm`` in every case; the backward pass is
+
+    * ``symmetric=True``: ``dx = Â dy`` (:class:`SymmetricSpMM`; only valid when ``Â^T = Â``,
+      e.g. the normalised bipartite adjacency);
+    * ``adj_t`` given: ``dx = adj_t dy`` (:class:`ConstantSpMM`, ``adj_t`` = ``Â^T``);
+    * otherwise: autograd's own backward of ``torch.sparse.mm``.
     """
     if n_layers < 0:
         raise ValueError(f"n_layers must be >= 0, got {n_layers}")
+    if symmetric and adj_t is not None:
+        raise ValueError("pass either symmetric=True or adj_t, not both")
     layers = [x]
     for _ in range(n_layers):
-        layers.append(torch.sparse.mm(adj, layers[-1]))
+        if symmetric:
+            layers.append(SymmetricSpMM.apply(adj, layers[-1]))
+        elif adj_t is not None:
+            layers.append(ConstantSpMM.apply(adj, adj_t, layers[-1]))
+        else:
+            layers.append(torch.sparse.mm(adj, layers[-1]))
     return layers
+
+
+def symmetric_propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
+    """``propagate(adj, x, n_layers, symmetric=True)``: ``Â`` symmetric (:class:`SymmetricSpMM`)."""
+    return propagate(adj, x, n_layers, symmetric=True)
+
+
+def lightgcn_readout(
+    adj: torch.Tensor,
+    user_emb: torch.Tensor,
+    item_emb: torch.Tensor,
+    n_layers: int,
+    *,
+    symmetric: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LightGCN's mean readout on the bipartite graph, split into ``(H_U, H_I)``::
+
+        H^0 = [E_U; E_I],     H^{l+1} = Â H^l,     H = (1 / (L + 1)) sum_{l=0..L} H^l
+
+    ``adj`` is ``Â`` (``(U + I) x (U + I)``, users first, e.g. :func:`normalized_adjacency`),
+    ``user_emb`` is ``E_U`` (``U x d``) and ``item_emb`` is ``E_I`` (``I x d``). ``symmetric``
+    (default) uses ``Â^T = Â`` for the backward pass (see :func:`propagate`); pass ``False`` for
+    autograd's own backward.
+    """
+    ego = torch.cat([user_emb, item_emb], dim=0)
+    layers = propagate(adj, ego, n_layers, symmetric=symmetric)
+    final = torch.stack(layers, dim=0).mean(dim=0)
+    n_users = user_emb.shape[0]
+    return final[:n_users], final[n_users:]
 
 
 def mean_pairwise_cosine(x: torch.Tensor, n_pairs: int = 20_000, seed: int = 0) -> float:

@@ -240,3 +240,51 @@ def evaluate_split(
     exclude = data.train + data.valid if (mask_valid_at_test and split == "test") else data.train
     topk = full_ranking_topk(score_fn, data.n_users, max(ks), exclude.tocsr(), batch_size, users)
     return evaluate_topk(topk, truth[users], ks)
+
+# Rare items: Recall/NDCG@K restricted to test interactions whose item has at most
+# ``max_train_degree`` training interactions (users without any are left out). With
+# ``candidates="all"`` every item is ranked; with ``candidates="rare"`` only rare items are
+# (the others get -inf), asking whether the model orders the long tail well.
+
+
+def rare_items(data: Any, max_train_degree: int = 5) -> np.ndarray:
+    """Boolean mask of items with at most ``max_train_degree`` training interactions (0 included)."""
+    degree = np.asarray(data.train.getnnz(axis=0)).ravel()
+    return degree <= max_train_degree
+
+
+def rare_item_metrics(
+    model_or_score_fn: Any,
+    data: Any,
+    split: str = "test",
+    ks: tuple[int, ...] = (10, 20),
+    max_train_degree: int = 5,
+    candidates: str = "all",
+) -> dict[str, float]:
+    """Full-ranking metrics on ``split`` restricted to rare items (module docstring).
+
+    Adds ``n_users`` and ``n_interactions`` (how many rare test interactions were evaluated).
+    """
+    if candidates not in ("all", "rare"):
+        raise ValueError(f"candidates must be 'all' or 'rare', got {candidates!r}")
+    is_rare = rare_items(data, max_train_degree)
+    truth = sp.csr_matrix(data.split(split))
+    keep = sp.diags(is_rare.astype(np.float32))
+    rare = sp.csr_matrix(truth @ keep)
+    rare.eliminate_zeros()
+    users = np.flatnonzero(np.diff(rare.indptr) > 0)
+    if len(users) == 0:
+        raise ValueError(f"no {split} interaction has an item with <= {max_train_degree} train interactions")
+    score_fn = as_score_fn(model_or_score_fn)
+    if candidates == "rare":
+        common = torch.from_numpy(~is_rare)
+        all_fn = score_fn
+
+        def score_fn(users: torch.Tensor) -> torch.Tensor:
+            return all_fn(users).masked_fill(common, float("-inf"))
+
+    topk = full_ranking_topk(score_fn, data.n_users, max(ks), data.train, 4096, users)
+    out = {k: v for k, v in evaluate_topk(topk, rare[users], ks).items() if k.split("@")[0] in ("recall", "ndcg")}
+    out["n_users"] = int(len(users))
+    out["n_interactions"] = int(rare.nnz)
+    return out

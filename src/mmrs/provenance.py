@@ -1,13 +1,27 @@
-"""Where a result came from: the git revision of the code that produced it.
+"""Where a result came from: the code (git revision, dirty flag), the command line, the package
+versions and the machine, and :func:`new_record`, which puts them around a result in the one
+record schema (:mod:`mmrs.records` validates, writes and finds records).
 
-Every results record (training, matching, hierarchical retrieval) stores these, so a number in
-the book can be traced to the exact code and to whether uncommitted edits were present.
+Every record (training, matching, hierarchical retrieval, benchmarks) carries these, so a number
+in the book can be traced to the exact code and to whether uncommitted edits were present.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import shlex
 import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+"""Version of the record schema (:mod:`mmrs.records`)."""
+
+Record = dict[str, Any]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -34,3 +48,93 @@ def git_dirty() -> bool | None:
     """Whether tracked files differ from ``HEAD`` (untracked files, e.g. new records, do not count)."""
     out = _git("status", "--porcelain", "--untracked-files=no")
     return None if out is None else bool(out.strip())
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the numeric packages that are already imported (none imported
+    here: a record of a run that never touched torch does not claim a torch version)."""
+    out = {"python": platform.python_version()}
+    for name in ("numpy", "scipy", "torch", "pandas", "faiss", "sklearn", "open_clip", "timm",
+                 "sentence_transformers", "torch_geometric"):
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if version is not None:
+            out[name] = str(version)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """Platform, processor, CPU count and (if torch is imported) its thread count."""
+    out: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch_threads"] = torch.get_num_threads()
+    return out
+
+
+def current_argv() -> list[str]:
+    """This process's command line as a list, ``python -m module`` spelled out when run with -m."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        module = spec.name.removesuffix(".__main__")
+        return ["python", "-m", module, *sys.argv[1:]]
+    return ["python", sys.argv[0], *sys.argv[1:]] if sys.argv and sys.argv[0] else []
+
+
+def new_record(
+    kind: str,
+    *,
+    dataset: Mapping[str, Any],
+    config: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    model: str | None = None,
+    seeds: Mapping[str, Any] | None = None,
+    timings: Mapping[str, Any] | None = None,
+    body: Mapping[str, Any] | None = None,
+    argv: list[str] | None = None,
+    command: str | None = None,
+    peak_rss_mb: float | None = None,
+) -> Record:
+    """A record of ``kind`` in :mod:`mmrs.records`' schema with the provenance filled in (git
+    revision and dirty flag, versions, machine, time, command line). ``argv`` defaults to this
+    process's; ``command`` to ``shlex.join(argv)``. Built here, at the bottom layer, so that the
+    trainer can make records; checked by :func:`mmrs.records.validate` when saved."""
+    argv = list(argv) if argv is not None else current_argv()
+    record: Record = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "dataset": dict(dataset),
+        "model": model,
+        "config": dict(config),
+        "seeds": dict(seeds or {}),
+        "metrics": dict(metrics),
+        "timings": dict(timings or {}),
+        "peak_rss_mb": peak_rss_mb,
+        "command": command if command is not None else shlex.join(argv),
+        "argv": argv,
+        "git": {"revision": git_revision(), "dirty": git_dirty()},
+        "versions": versions(),
+        "machine": machine(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "body": dict(body or {}),
+    }
+    return record
+
+
+def dataset_entry(
+    name: str,
+    source: str | None = None,
+    sha256: Mapping[str, str] | None = None,
+    sizes: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The ``dataset`` field: ``name`` (a registry name, or the folder path for other folders),
+    ``source`` (folder or description), ``sha256`` (relative file -> hex), ``sizes`` and extras
+    (e.g. ``simulation`` parameters)."""
+    return {"name": name, "source": source, "sha256": dict(sha256) if sha256 else None,
+            "sizes": dict(sizes or {}), **extra}

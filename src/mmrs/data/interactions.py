@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .registry import REGISTRY, DatasetError, dataset_path
+from .registry import REGISTRY, DatasetError, dataset_identity
 
 SPLIT_SEED = 2023
 """Seed of the shuffle in MMRec's split rule (MMRec's own shuffle was unseeded)."""
@@ -49,6 +49,9 @@ class InteractionData:
     test: sp.csr_matrix
     split_source: str
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    identity: dict | None = None
+    """Which files these are (:func:`~mmrs.data.registry.dataset_identity`); ``None`` when the
+    data were built in memory (synthetic, k-core, ...)."""
 
     @property
     def n_interactions(self) -> int:
@@ -321,24 +324,25 @@ def load_interactions(
     """Load an MMRec-format dataset by registry name (``"amazon-baby"``) or folder path.
 
     Registry datasets are checksum-verified and their published user/item/interaction counts are
-    checked. Sizes are the registry's counts, else ``n_users``/``n_items``, else ``max id + 1``.
-    ``x_label`` is used when present; otherwise MMRec's rule with ``seed``.
+    checked. A folder keeps the path as given as its name (even one called ``amazon-baby``: it is
+    not verified against the registry); its files' sha256 are in ``identity``
+    (:func:`~mmrs.data.registry.dataset_identity`). Sizes are the registry's counts, else
+    ``n_users``/``n_items``, else ``max id + 1``. ``x_label`` is used when present; otherwise
+    MMRec's rule with ``seed``.
     """
-    if isinstance(dataset, str) and dataset in REGISTRY:
-        folder = dataset_path(dataset)
-        counts = REGISTRY[dataset].counts
-        n_users, n_items, name = counts["users"], counts["items"], dataset
-    else:
-        folder, name = Path(dataset), Path(dataset).name
-        if not folder.is_dir():
-            raise DatasetError(f"{folder}: not a registered dataset name nor a folder.")
+    identity = dataset_identity(dataset)
+    folder, name = Path(identity["source"]), identity["name"]
+    registered = identity["registry"]
+    if registered:
+        counts = REGISTRY[name].counts
+        n_users, n_items = counts["users"], counts["items"]
     path = _find_inter(folder)
     frame = read_inter(path, n_users=n_users, n_items=n_items)
     users = frame["userID"].to_numpy()
     items = frame["itemID"].to_numpy()
     n_users = n_users if n_users is not None else int(users.max()) + 1
     n_items = n_items if n_items is not None else int(items.max()) + 1
-    if name in REGISTRY and len(frame) != REGISTRY[name].counts["interactions"]:
+    if registered and len(frame) != REGISTRY[name].counts["interactions"]:
         raise _fail(
             path,
             f"has {len(frame):,} interactions, expected {REGISTRY[name].counts['interactions']:,}",
@@ -349,4 +353,6 @@ def load_interactions(
     else:
         labels, source = mmrec_split_labels(users, seed), f"MMRec rule, seed {seed}"
     features = load_features(folder, n_items)
-    return from_labelled_pairs(users, items, labels, n_users, n_items, name, source, features)
+    data = from_labelled_pairs(users, items, labels, n_users, n_items, name, source, features)
+    data.identity = identity
+    return data

@@ -2,17 +2,25 @@
 
 Each entry maps a dataset name to its expected files (with sha256), source and licence, like
 d2l's ``DATA_HUB``. Files are looked up under the folder named by the ``MMRS_DATA`` environment
-variable; nothing is downloaded at run time. A missing folder, a missing file or a checksum
-mismatch raises :class:`DatasetError` with a message naming the dataset, the file,
-``MMRS_DATA`` and what to do.
+variable, or, when it is unset, under the per-user data folder (:func:`user_data_dir`); nothing
+is downloaded at run time (``python -m mmrs data fetch NAME`` does that, see
+:mod:`mmrs.data.fetch`). A missing folder, a missing file or a checksum mismatch raises
+:class:`DatasetError` with a message naming the dataset, the file, ``MMRS_DATA`` and the one
+command that gets the data (or, where the book may not redistribute it, where to obtain it).
+
+:func:`dataset_identity` says exactly which data a run used: a registry name with its verified
+checksums, or a folder path (recorded as given, never under a registry name) with the sha256 of
+its interaction and feature files.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DATA_ENV = "MMRS_DATA"
 
@@ -34,6 +42,11 @@ class DatasetSpec:
     description: str
     counts: dict[str, int] = field(default_factory=dict)
     """Published counts the loaders check (users, items, interactions, ...)."""
+    redistribute: bool = False
+    """Whether the licence lets the book publish an archive of these files (``mmrs data fetch``
+    downloads only those); ``False`` when in doubt."""
+    original: str = ""
+    """Where the original files come from (URL or how to obtain them)."""
 
 
 _AMAZON_SOURCE = (
@@ -43,6 +56,22 @@ _AMAZON_SOURCE = (
 _MATCHING_SOURCE = (
     "Leipzig DBS entity-resolution benchmarks (Köpcke, Thor, Rahm, PVLDB 2010), "
     "in the layout of the pyJedAI project"
+)
+
+_MMREC_ORIGINAL = (
+    "MMRec's data folder on Google Drive "
+    "(https://drive.google.com/drive/folders/13cBy1EA_saTUuXxVllKgtfci2A09jyaG, linked from "
+    "https://github.com/enoche/MMRec/tree/master/data), built from the Amazon review data "
+    "(https://cseweb.ucsd.edu/~jmcauley/datasets/amazon/links.html)"
+)
+_FASHION_ORIGINAL = (
+    "Kaggle: https://www.kaggle.com/datasets/paramaggarwal/fashion-product-images-small "
+    "(a Kaggle account is needed); the book's copy splits styles.csv into styles.csv and "
+    "styles_text.csv (titles) and zips the photos as images/<id>.jpg"
+)
+_PYJEDAI_ORIGINAL = (
+    "https://dbs.uni-leipzig.de/research/projects/benchmark-datasets-for-entity-resolution; "
+    "layout: https://github.com/AI-team-UoA/pyJedAI/tree/main/data/"
 )
 
 REGISTRY: dict[str, DatasetSpec] = {
@@ -61,6 +90,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="research use",
             description="Amazon Baby 5-core, MMRec's interaction pairs and ids; no split, no features.",
             counts={"users": 19_445, "items": 7_050, "interactions": 160_792},
+            redistribute=False,
+            original=_MMREC_ORIGINAL,
         ),
         DatasetSpec(
             name="amazon-sports",
@@ -72,6 +103,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="research use",
             description="Amazon Sports and Outdoors 5-core in MMRec format with x_label split.",
             counts={"users": 35_598, "items": 18_357, "interactions": 296_337},
+            redistribute=False,
+            original=_MMREC_ORIGINAL,
         ),
         DatasetSpec(
             name="amazon-clothing",
@@ -83,6 +116,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="research use",
             description="Amazon Clothing, Shoes and Jewelry 5-core in MMRec format with x_label split.",
             counts={"users": 39_387, "items": 23_033, "interactions": 278_677},
+            redistribute=False,
+            original=_MMREC_ORIGINAL,
         ),
         DatasetSpec(
             name="fashion-small",
@@ -96,6 +131,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="as published on Kaggle (see the dataset page)",
             description="44,446 fashion products: category tree, titles and 60x80 photos.",
             counts={"products": 44_446, "images": 44_441},
+            redistribute=False,
+            original=_FASHION_ORIGINAL,
         ),
         DatasetSpec(
             name="abt-buy",
@@ -109,6 +146,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="Apache-2.0 (pyJedAI layout)",
             description="Abt-Buy product matching: 1,076 + 1,076 listings, 1,076 true pairs.",
             counts={"left": 1_076, "right": 1_076, "pairs": 1_076},
+            redistribute=True,
+            original=_PYJEDAI_ORIGINAL + "ccer/D2 (abt.csv, buy.csv, gt.csv)",
         ),
         DatasetSpec(
             name="amazon-google",
@@ -122,6 +161,8 @@ REGISTRY: dict[str, DatasetSpec] = {
             licence="Apache-2.0 (pyJedAI layout)",
             description="Amazon-GoogleProducts matching: 1,354 + 3,039 listings, 1,103 true pairs.",
             counts={"left": 1_354, "right": 3_039, "pairs": 1_103},
+            redistribute=True,
+            original=_PYJEDAI_ORIGINAL + "ccer/D3 (amazon.csv, gp.csv, gt.csv)",
         ),
     ]
 }
@@ -129,21 +170,63 @@ REGISTRY: dict[str, DatasetSpec] = {
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+FETCH_COMMAND = "python -m mmrs data fetch"
+VERIFY_COMMAND = "python -m mmrs data verify"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder used when ``$MMRS_DATA`` is unset:
+    ``pooch.os_cache("mmrs") / "datasets"`` (e.g. ``~/.cache/mmrs/datasets`` on Linux)."""
+    import pooch  # lazy: only needed when MMRS_DATA is unset
+
+    return Path(pooch.os_cache("mmrs")) / "datasets"
+
+
 def data_root() -> Path:
-    """The folder named by ``$MMRS_DATA``; raises :class:`DatasetError` if unset or missing."""
+    """The folder named by ``$MMRS_DATA``, else the per-user data folder (created).
+
+    Raises :class:`DatasetError` if ``$MMRS_DATA`` is set but is not a folder."""
     value = os.environ.get(DATA_ENV)
     if not value:
-        raise DatasetError(
-            f"{DATA_ENV} is not set. Point it at the folder that holds the datasets, e.g. "
-            f"`export {DATA_ENV}=../shared/datasets` (see data/README.md for where to get them)."
-        )
+        root = user_data_dir()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatasetError(
+                f"{DATA_ENV} is not set and the per-user data folder {root} cannot be created "
+                f"({err.strerror}). Set {DATA_ENV} to the folder that holds the datasets."
+            ) from None
+        return root
     root = Path(value).expanduser()
     if not root.is_dir():
         raise DatasetError(
             f"{DATA_ENV}={value!r} is not a folder. Set {DATA_ENV} to the folder that holds "
-            f"{', '.join(sorted(REGISTRY))} (see data/README.md)."
+            f"{', '.join(sorted(REGISTRY))}, or create it and run `{FETCH_COMMAND} NAME` "
+            "(see data/README.md)."
         )
     return root
+
+
+def _root_note() -> str:
+    """Where the data folder came from, for error messages."""
+    value = os.environ.get(DATA_ENV)
+    if value:
+        return f"{DATA_ENV}={value!r}"
+    return f"{DATA_ENV} is not set, so the per-user data folder is used"
+
+
+def how_to_get(spec: DatasetSpec, folder: Path | None = None) -> str:
+    """The one thing to do to get dataset ``spec``: the fetch command, or (where the book may
+    not redistribute it) where to obtain it, where to put it (``folder``) and the verify
+    command."""
+    if spec.redistribute:
+        return f"Fetch it with `{FETCH_COMMAND} {spec.name}`."
+    where = spec.original or spec.source
+    target = str(folder) if folder is not None else f"<data folder>/{spec.folder}"
+    return (
+        f"The book does not redistribute it (licence: {spec.licence}): get it from {where}, "
+        f"put the files in {target} and check them with `{VERIFY_COMMAND} {spec.name}`."
+    )
 
 
 def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
@@ -155,10 +238,20 @@ def sha256sum(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def unknown_dataset_message(name: str) -> str:
+    """One line for a name that is neither a registry name nor a folder: a guess and the names."""
+    close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"Unknown dataset {name!r}: {guess}known datasets: {', '.join(sorted(REGISTRY))} "
+        "(or pass the path of an MMRec-format folder)."
+    )
+
+
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for ``name``; unknown names list the known ones."""
+    """The registry entry for ``name``; unknown names list the known ones (with a guess)."""
     if name not in REGISTRY:
-        raise DatasetError(f"Unknown dataset {name!r}; known datasets: {', '.join(sorted(REGISTRY))}.")
+        raise DatasetError(unknown_dataset_message(name))
     return REGISTRY[name]
 
 
@@ -167,8 +260,8 @@ def verify_file(spec: DatasetSpec, relpath: str, path: Path) -> None:
     if not path.is_file():
         raise DatasetError(
             f"Dataset {spec.name!r}: file {relpath!r} is missing (looked for {path}; "
-            f"{DATA_ENV}={os.environ.get(DATA_ENV)!r}). Put the published file there "
-            f"(source: {spec.source}) or point {DATA_ENV} at the folder that has it."
+            f"{_root_note()}). {how_to_get(spec, path.parent)} Or point {DATA_ENV} at the "
+            "folder that has it."
         )
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -179,21 +272,20 @@ def verify_file(spec: DatasetSpec, relpath: str, path: Path) -> None:
     if actual != expected:
         raise DatasetError(
             f"Dataset {spec.name!r}: file {relpath!r} at {path} has sha256 {actual}, expected "
-            f"{expected}. The file is altered or truncated: replace it with the published file "
-            f"(source: {spec.source}) under {DATA_ENV}={os.environ.get(DATA_ENV)!r}."
+            f"{expected}. The file is altered or truncated ({_root_note()}): replace it. "
+            f"{how_to_get(spec, path.parent)}"
         )
     _VERIFIED.add(key)
 
 
 def dataset_path(name: str, verify: bool = True) -> Path:
-    """Folder of dataset ``name`` under ``$MMRS_DATA``, with every file checked by sha256."""
+    """Folder of dataset ``name`` under :func:`data_root`, with every file checked by sha256."""
     spec = get_spec(name)
     folder = data_root() / spec.folder
     if not folder.is_dir():
         raise DatasetError(
-            f"Dataset {name!r}: folder {folder} does not exist ({DATA_ENV}="
-            f"{os.environ.get(DATA_ENV)!r}). Expected files: {', '.join(spec.files)}. "
-            f"Copy the dataset there (source: {spec.source})."
+            f"Dataset {name!r}: folder {folder} does not exist ({_root_note()}). "
+            f"Expected files: {', '.join(spec.files)}. {how_to_get(spec, folder)}"
         )
     if verify:
         for relpath in spec.files:
@@ -208,3 +300,49 @@ def available(name: str) -> bool:
     except DatasetError:
         return False
     return True
+
+
+IDENTITY_PATTERNS: tuple[str, ...] = ("*.inter", "*_feat.npy")
+"""Files of a non-registry folder whose sha256 :func:`dataset_identity` records."""
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = sha256sum(path)
+    return _HASHES[key]
+
+
+def dataset_identity(spec: str | Path) -> dict[str, Any]:
+    """Which data ``spec`` names: ``{"name", "source", "sha256", "registry"}``.
+
+    A registry name (a ``str`` in :data:`REGISTRY`) is verified under ``$MMRS_DATA``; ``name`` is
+    the registry name, ``source`` its absolute folder and ``sha256`` the registry's checksums
+    (every file checked). Any other value must be a folder: ``name`` is the path as given (a
+    folder called ``amazon-baby`` stays a path, never the registry name), ``registry`` is
+    ``False`` and ``sha256`` maps each interaction and feature file (:data:`IDENTITY_PATTERNS`)
+    to its computed hash. Anything else raises :class:`DatasetError` listing the registry names.
+    """
+    if isinstance(spec, str) and spec in REGISTRY:
+        folder = dataset_path(spec)
+        return {
+            "name": spec,
+            "source": str(folder.resolve()),
+            "sha256": dict(REGISTRY[spec].files),
+            "registry": True,
+        }
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        if folder.exists():
+            raise DatasetError(f"{folder}: is a file; pass a registry name or a dataset folder.")
+        raise DatasetError(unknown_dataset_message(str(spec)))
+    files = sorted({p for pattern in IDENTITY_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    return {
+        "name": str(spec),
+        "source": str(folder.resolve()),
+        "sha256": {p.name: _cached_sha256(p) for p in files},
+        "registry": False,
+    }

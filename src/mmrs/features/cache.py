@@ -8,7 +8,13 @@ sha256 of the ids in order), so a different subset or order of items never reads
 Every write goes to a temporary file in the same folder and is moved into place with
 ``os.replace`` (atomic on POSIX), so a crash never leaves a truncated ``.npy`` under the final
 name. Long extractions are computed in chunks; each finished chunk is saved as
-``<hash>.partNNNNN.npy`` and an interrupted run continues from the first missing chunk.
+``<hash>.part<start>-<stop>.npy`` (the positions ``ids[start:stop]`` it covers, so a part is
+only reused for exactly those ids, whatever chunk size a later run uses) and an interrupted
+run continues with the missing chunks.
+
+Every array read back is checked: the final file and every part must load and have one row
+per id. A file that fails the check (truncated, corrupt, wrong row count) is **recomputed**
+and overwritten, not trusted and not an error.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 CACHE_ENV = "MMRS_CACHE"
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -80,6 +87,24 @@ def atomic_save(path: Path, array: np.ndarray) -> Path:
     return path
 
 
+def _part_path(path: Path, start: int, stop: int) -> Path:
+    """The part file next to ``path`` holding the features of ``ids[start:stop]``."""
+    return path.with_name(f"{path.stem}.part{start:08d}-{stop:08d}.npy")
+
+
+def _load_rows(path: Path, rows: int) -> np.ndarray | None:
+    """``path`` as an array with ``rows`` rows, or ``None`` if missing, unreadable or mis-sized."""
+    if not path.is_file():
+        return None
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None  # truncated or not a .npy file
+    if values.ndim == 0 or len(values) != rows:
+        return None
+    return values
+
+
 def cached_features(
     encoder: str,
     dataset: str,
@@ -92,38 +117,45 @@ def cached_features(
     """Features of ``ids``: read from the cache, else ``compute(ids)`` and store.
 
     With ``chunk_size``, ``compute`` is called on consecutive chunks of ids; finished chunks
-    are kept as part files, so an interrupted run resumes where it stopped. ``compute`` must
-    return one row per id.
+    are kept as part files named by the id positions they cover
+    (``<hash>.part<start>-<stop>.npy``), so an interrupted run resumes where it stopped, also
+    with another ``chunk_size`` (a part that does not cover exactly one of the new chunks is not
+    reused). ``compute`` must return one row per id. A cached file or part that cannot be read
+    or has the wrong number of rows is recomputed (and overwritten). All writes are atomic
+    (:func:`atomic_save`); the parts are deleted once the full array is saved.
     """
     ids = list(ids)
     path = cache_path(encoder, dataset, ids, root)
-    if path.is_file():
-        cached = np.load(path, allow_pickle=False)
-        if len(cached) == len(ids):
-            return cached
+    cached = _load_rows(path, len(ids))
+    if cached is not None:
+        return cached
     size = chunk_size or max(len(ids), 1)
     if size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     starts = list(range(0, len(ids), size))
     parts = []
-    for k, start in enumerate(
-        tqdm(starts, desc=f"{encoder} chunks", disable=not progress or len(starts) < 2)
+    for start in tqdm(
+        starts,
+        desc=f"{encoder} chunks",
+        disable=not progress or len(starts) < 2,
+        file=sys.stderr,
     ):
-        part = path.with_name(f"{path.stem}.part{k:05d}.npy")
         chunk = ids[start : start + size]
-        if part.is_file():
-            values = np.load(part, allow_pickle=False)
-        else:
+        part = _part_path(path, start, start + len(chunk))
+        values = _load_rows(part, len(chunk)) if len(starts) > 1 else None
+        if values is None:
             values = np.asarray(compute(chunk))
-            if len(values) != len(chunk):
-                raise ValueError(f"compute returned {len(values)} rows for {len(chunk)} ids")
+            if values.ndim == 0 or len(values) != len(chunk):
+                raise ValueError(
+                    f"compute returned shape {values.shape} for {len(chunk)} ids (one row each)"
+                )
             if len(starts) > 1:
                 atomic_save(part, values)
         parts.append(values)
     features = np.concatenate(parts) if parts else np.asarray(compute([]))
     atomic_save(path, features)
-    for k in range(len(starts)):
-        path.with_name(f"{path.stem}.part{k:05d}.npy").unlink(missing_ok=True)
+    for stale in path.parent.glob(f"{path.stem}.part*.npy"):  # any chunk size, old names too
+        stale.unlink(missing_ok=True)
     return features
 
 

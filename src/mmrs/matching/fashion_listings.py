@@ -29,16 +29,14 @@ VERSION = "v1"
 """Bumped whenever the perturbations change, so cached features are not reused."""
 LISTINGS_PER_PRODUCT = (2, 4)
 HARD_CLUSTER_MAX = 4
-FASHION_PRODUCTS = {"ci": 120, "full": 600}
-"""Products in the fashion listings set per profile (image extraction ≈ 3 listings/product)."""
 
 
 def fashion_products(profile_name: str) -> int:
-    """The fashion set's size for a profile (``Profile.matching_products`` when defined)."""
+    """Products in the fashion listings set (image extraction ≈ 3 listings/product):
+    ``Profile.matching_products`` of profile ``profile_name``."""
     from ..config import profile
 
-    prof = profile(profile_name)
-    return int(getattr(prof, "matching_products", FASHION_PRODUCTS[prof.name]))
+    return int(profile(profile_name).matching_products)
 
 
 @dataclass(eq=False)

@@ -195,3 +195,23 @@ def _check_k(k: int, n: int) -> int:
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return min(int(k), n)
+
+
+def partner_recall(nb: Neighbours, groups: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """Share of (listing, true partner) pairs whose partner is in the listing's neighbour list.
+
+    ``nb.index[r]`` is the list of listing ``rows[r]`` (``rows`` default: all, in order);
+    ``groups[i]`` is listing i's true group. Listings without partners add nothing.
+    """
+    rows = np.arange(nb.n) if rows is None else np.asarray(rows)
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    found = total = 0
+    for r, q in enumerate(rows.tolist()):
+        lo, hi = np.searchsorted(sorted_groups, groups[q]), np.searchsorted(sorted_groups, groups[q], "right")
+        partners = set(order[lo:hi].tolist()) - {q}
+        found += len(partners.intersection(nb.index[r].tolist()))
+        total += len(partners)
+    if total == 0:
+        raise ValueError("no listing in rows has a partner: partner recall is undefined")
+    return found / total

@@ -1,58 +1,101 @@
 """Recommenders sharing one interface (:class:`~mmrs.models.base.Recommender`).
 
 :func:`build_model` makes one by name from an :class:`~mmrs.data.interactions.InteractionData`.
+Each model's hyper-parameters are a small frozen config dataclass (:data:`MODEL_CONFIGS`);
+:func:`model_config_fields` lists them with their defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from .base import Recommender, bpr_loss, emb_loss
-from .bm3 import BM3
-from .bpr import BPR
-from .freedom import FREEDOM
-from .lightgcn import LightGCN
-from .pop import MostPop
-from .vbpr import VBPR
+from .base import MODALITIES, ModelConfig, Recommender, bpr_loss, emb_loss, resolve_modalities
+from .bm3 import BM3, BM3Config
+from .bpr import BPR, BPRConfig
+from .freedom import FREEDOM, FREEDOMConfig
+from .lightgcn import LightGCN, LightGCNConfig
+from .pop import MostPop, MostPopConfig
+from .vbpr import VBPR, VBPRConfig
 
 MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom")
 
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
+    "pop": MostPopConfig,
+    "bpr": BPRConfig,
+    "lightgcn": LightGCNConfig,
+    "bm3": BM3Config,
+    "vbpr": VBPRConfig,
+    "freedom": FREEDOMConfig,
+}
+"""Model name (each of :data:`MODELS`) -> its config dataclass (field = hyper-parameter)."""
+
+
+def _config_class(name: str) -> type[ModelConfig]:
+    if name not in MODEL_CONFIGS:
+        raise ValueError(f"Unknown model {name!r}; choose one of {MODELS}.")
+    return MODEL_CONFIGS[name]
+
+
+def model_config_fields(name: str) -> dict[str, Any]:
+    """Hyper-parameter name -> default value of model ``name`` (in the config's field order)."""
+    return {f.name: f.default for f in dataclasses.fields(_config_class(name))}
+
 
 def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
-    """Model ``name`` (one of :data:`MODELS`) for ``data``; ``hparams`` go to it.
+    """Model ``name`` (one of :data:`MODELS`) for ``data``; ``hparams`` go to its config.
 
     ``vbpr`` and ``freedom`` need item features (``data.features``).
 
     ``None`` values in ``hparams`` are dropped, so command-line defaults fall through to the
-    model's own defaults.
+    model's own defaults. An unknown model name or hyper-parameter key is a ``ValueError`` that
+    lists the valid ones; invalid values are rejected by the config (``ValueError`` naming the field).
     """
+    config_class = _config_class(name)
     kwargs = {k: v for k, v in hparams.items() if v is not None}
+    valid = list(model_config_fields(name))
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown hyper-parameter(s) {unknown} for model {name!r}; valid keys: "
+            f"{valid if valid else 'none (it takes no hyper-parameters)'}."
+        )
+    config = config_class(**kwargs)
     if name == "pop":
-        if kwargs:
-            raise ValueError(f"MostPop takes no hyper-parameters, got {sorted(kwargs)}")
-        return MostPop(data.train)
+        return MostPop(data.train, config=config)
     if name == "bpr":
-        return BPR(data.n_users, data.n_items, **kwargs)
+        return BPR(data.n_users, data.n_items, config=config)
     if name == "lightgcn":
-        return LightGCN(data.train, **kwargs)
+        return LightGCN(data.train, config=config)
     if name == "bm3":
-        return BM3(data.train, features=data.features, **kwargs)
+        return BM3(data.train, features=data.features, config=config)
     if name == "vbpr":
-        return VBPR(data.n_users, data.n_items, data.features, **kwargs)
-    if name == "freedom":
-        return FREEDOM(data.train, data.features, **kwargs)
-    raise ValueError(f"Unknown model {name!r}; choose one of {MODELS}.")
+        return VBPR(data.n_users, data.n_items, data.features, config=config)
+    assert name == "freedom"
+    return FREEDOM(data.train, data.features, config=config)
 
 
 __all__ = [
+    "BM3",
+    "BM3Config",
     "BPR",
+    "BPRConfig",
     "FREEDOM",
-    "MODELS",
+    "FREEDOMConfig",
     "LightGCN",
+    "LightGCNConfig",
+    "MODALITIES",
+    "MODELS",
+    "MODEL_CONFIGS",
+    "ModelConfig",
     "MostPop",
+    "MostPopConfig",
     "Recommender",
     "VBPR",
+    "VBPRConfig",
     "bpr_loss",
     "build_model",
     "emb_loss",
+    "model_config_fields",
+    "resolve_modalities",
 ]

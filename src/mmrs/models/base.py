@@ -12,14 +12,27 @@ A model is a :class:`torch.nn.Module` with
 * ``score_users(users) -> Tensor [b, n_items]``: scores of all items for a batch of users;
 * ``reset_parameters()``: (re-)initialises the parameters from the global torch RNG, so that
   :func:`mmrs.train.train` can seed a run independently of when the model was built;
-* ``hparams()``: the constructor settings, recorded with results.
+* ``config``: a frozen :class:`ModelConfig` dataclass holding exactly the constructor
+  hyper-parameters (validated when it is made); ``hparams()`` is ``dataclasses.asdict(config)``
+  with tuples written as lists, recorded with results.
 
-Switching to training mode (``model.train()``) drops the evaluation cache.
+Switching to training mode (``model.train()``) or moving the model (``model.to(...)``) drops the
+evaluation cache. Every tensor a model owns is a parameter or a buffer (sparse graphs included),
+so ``model.to(device_or_dtype)`` moves all of it.
+
+Shared pieces: :func:`resolve_modalities` (which feature modalities a model uses),
+:func:`add_feature_tables` (trainable raw feature tables and projections) and the validation
+helpers of the configs (:func:`check_int`, :func:`check_float`, :func:`check_bool`,
+:func:`check_modalities`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +61,155 @@ def emb_loss(*embeddings: torch.Tensor, squared: bool = False) -> torch.Tensor:
     else:
         total = sum(torch.linalg.vector_norm(e) for e in embeddings)
     return total / batch
+
+
+MODALITIES: tuple[str, ...] = ("image", "text")
+"""The feature modalities the models know, in MMRec's ``(v, t)`` order (BM3, FREEDOM)."""
+
+
+def resolve_modalities(
+    requested: str | Iterable[str] | None,
+    features: Mapping[str, Any] | None,
+    order: tuple[str, ...] = MODALITIES,
+    *,
+    allow_empty: bool = True,
+    hint: str = "extract them first (mmrs.features) or choose other modalities",
+) -> tuple[str, ...]:
+    """The modalities a model uses, in ``order``, without duplicates.
+
+    ``requested=None`` means every modality of ``order`` that ``features`` has; a single string
+    is one modality. Raises ``ValueError`` for a name outside ``order``, for a requested modality
+    that ``features`` lacks (naming it and the available ones, then ``hint``) and, unless
+    ``allow_empty``, when nothing is left.
+    """
+    available = sorted(features or {})
+    if requested is None:
+        names: tuple[str, ...] = tuple(m for m in order if m in available)
+    else:
+        names = (requested,) if isinstance(requested, str) else tuple(requested)
+        unknown = [m for m in names if m not in order]
+        if unknown:
+            raise ValueError(f"unknown modality {unknown[0]!r}; choose from {order}")
+        missing = [m for m in order if m in names and m not in available]
+        if missing:
+            raise ValueError(
+                f"modality {missing[0]!r} requested but the data has features {available}; {hint}."
+            )
+        names = tuple(m for m in order if m in names)
+    if not names and not allow_empty:
+        raise ValueError(
+            f"at least one feature modality of {order} is needed, got none "
+            f"(requested {requested!r}, the data has features {available})."
+        )
+    return names
+
+
+# ------------------------------------------------------------------ configs
+
+
+def _range_error(field: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{field} must be {allowed}, got {value!r}")
+
+
+def check_int(field: str, value: Any, minimum: int) -> int:
+    """``value`` as an ``int`` ``>= minimum`` (integral floats accepted), else ``ValueError``."""
+    allowed = f"an integer >= {minimum}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise _range_error(field, value, allowed)
+    if not math.isfinite(value) or int(value) != value or int(value) < minimum:
+        raise _range_error(field, value, allowed)
+    return int(value)
+
+
+def check_float(
+    field: str, value: Any, low: float, high: float = math.inf, *, high_open: bool = False
+) -> float:
+    """``value`` as a ``float`` in ``[low, high]`` (``[low, high)`` if ``high_open``)."""
+    if high == math.inf:
+        allowed = f"a number >= {low:g}"
+    else:
+        allowed = f"a number in [{low:g}, {high:g}{')' if high_open else ']'}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise _range_error(field, value, allowed)
+    x = float(value)
+    if math.isnan(x) or x < low or x > high or (high_open and x == high):
+        raise _range_error(field, value, allowed)
+    return x
+
+
+def check_bool(field: str, value: Any) -> bool:
+    """``value`` as a ``bool`` (``True``/``False`` only)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _range_error(field, value, "True or False")
+    return bool(value)
+
+
+def check_modalities(
+    field: str, value: Any, order: tuple[str, ...], *, allow_empty: bool = True
+) -> tuple[str, ...] | None:
+    """``None`` (every available modality) or a tuple of names from ``order``."""
+    allowed = f"None (all available) or a tuple of modalities from {order}"
+    if value is None:
+        return None
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (tuple, list)) or any(m not in order for m in names):
+        raise _range_error(field, value, allowed)
+    if not names and not allow_empty:
+        raise _range_error(field, value, f"{allowed} naming at least one feature modality")
+    return tuple(names)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Base of the models' config dataclasses (frozen; subclasses validate in ``__post_init__``)."""
+
+    def _set(self, name: str, value: Any) -> None:
+        """Store a validated (coerced) value on the frozen instance."""
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Field name -> default value."""
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    def hparams(self) -> dict[str, Any]:
+        """``dataclasses.asdict(self)`` with tuples written as lists (as recorded with results)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+C = TypeVar("C", bound=ModelConfig)
+
+
+def make_config(cls: type[C], config: C | None, **kwargs: Any) -> C:
+    """A model's config: ``config`` when given (then every keyword must keep its default),
+    else ``cls(**kwargs)`` (validated)."""
+    if config is None:
+        return cls(**kwargs)
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    defaults = cls.defaults()
+    clash = sorted(k for k, v in kwargs.items() if v != defaults[k])
+    if clash:
+        raise ValueError(f"pass {clash} either as keyword arguments or in config=, not both")
+    return config
+
+
+def config_property(name: str, *, settable: bool = False) -> property:
+    """``model.<name>`` reads ``model.config.<name>``. If ``settable`` (settings that may change
+    after construction, e.g. a dropout rate), assigning replaces the config with a validated copy;
+    otherwise (settings that shaped the parameters or graphs) assigning is an error."""
+
+    def get(self: Any) -> Any:
+        return getattr(self.config, name)
+
+    def set_(self: Any, value: Any) -> None:
+        if not settable:
+            raise AttributeError(f"{name} is fixed at construction; build a new model instead")
+        self.config = dataclasses.replace(self.config, **{name: value})
+
+    return property(get, set_, doc=f"``config.{name}``")
 
 
 def add_feature_tables(
@@ -80,6 +242,7 @@ class Recommender(nn.Module):
 
     name: str = "recommender"
     needs_negatives: bool = True
+    config: ModelConfig | None = None
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
@@ -91,8 +254,8 @@ class Recommender(nn.Module):
         """Re-initialise all parameters (models without parameters have nothing to do)."""
 
     def hparams(self) -> dict[str, Any]:
-        """Constructor settings worth recording."""
-        return {}
+        """Constructor settings worth recording: ``config.hparams()`` (``{}`` without a config)."""
+        return {} if self.config is None else self.config.hparams()
 
     def pre_epoch(self) -> None:
         """Per-epoch preparation before training batches (default: nothing)."""
@@ -126,6 +289,11 @@ class Recommender(nn.Module):
         if mode:
             self._cache = None
         return super().train(mode)
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Recommender:
+        """``.to()``, ``.double()``, ... move parameters and buffers; the cache is dropped."""
+        self._cache = None
+        return super()._apply(fn, *args, **kwargs)
 
     @property
     def trainable(self) -> bool:

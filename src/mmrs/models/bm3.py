@@ -3,8 +3,9 @@
 Follows the reference code (MMRec ``models/bm3.py``); notation of the paper.
 
 *Latent space convertor.* Ego embeddings ``H^0 = [E_U; E_I]`` go through LightGCN
-(``H^{l+1} = Â H^l``), readout ``H = mean_{l=0..L} H^l``, plus the item residual
-``H_I <- H_I + E_I`` (the reference's ``i_g_embeddings + h``). Each modality ``m`` (v image,
+(``H^{l+1} = Â H^l``), readout ``H = mean_{l=0..L} H^l`` (:func:`mmrs.graph.lightgcn_readout`),
+plus the item residual ``H_I <- H_I + E_I`` (the reference's ``i_g_embeddings + h``; this is
+where BM3 differs from LightGCN's readout, and its default is ``L = 1`` layer). Each modality ``m`` (v image,
 t text) has a trainable raw table ``e_m`` (initialised with the features, **not frozen**) and a
 projection ``h_m = e_m W_m + b_m`` to ``d`` (feat_embed_dim 64).
 
@@ -36,6 +37,7 @@ exactly as in the reference. See ``benchmarks/bench_bm3.py``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,12 +46,66 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..graph import normalized_adjacency
-from .base import Recommender, add_feature_tables, emb_loss, restore_feature_tables
-from .lightgcn import symmetric_propagate
+from ..graph import lightgcn_readout, normalized_adjacency
+from .base import (
+    MODALITIES,
+    ModelConfig,
+    Recommender,
+    add_feature_tables,
+    check_bool,
+    check_float,
+    check_int,
+    check_modalities,
+    config_property,
+    emb_loss,
+    make_config,
+    resolve_modalities,
+    restore_feature_tables,
+)
 
-MODALITY_ORDER: tuple[str, ...] = ("image", "text")
+MODALITY_ORDER: tuple[str, ...] = MODALITIES
 COLLAPSE_VARIANTS: tuple[str | None, ...] = (None, "no_stopgrad", "no_predictor")
+
+
+@dataclass(frozen=True)
+class BM3Config(ModelConfig):
+    """:class:`BM3`'s hyper-parameters (defaults: the reference's).
+
+    ``modalities``: ``None`` (every modality the data has) or a tuple from ``("image", "text")``,
+    ``()`` for ID only; a built model's config holds the resolved tuple. ``feat_embed_dim`` must
+    equal ``embedding_dim`` (one predictor is shared by ID and feature embeddings).
+    """
+
+    modalities: tuple[str, ...] | None = None
+    embedding_dim: int = 64
+    feat_embed_dim: int = 64
+    n_layers: int = 1
+    dropout: float = 0.5
+    reg_weight: float = 0.1
+    cl_weight: float = 2.0
+    use_inter: bool = True
+    use_intra: bool = True
+    collapse_variant: str | None = None
+
+    def __post_init__(self) -> None:
+        self._set("modalities", check_modalities("modalities", self.modalities, MODALITY_ORDER))
+        self._set("embedding_dim", check_int("embedding_dim", self.embedding_dim, 1))
+        self._set("feat_embed_dim", check_int("feat_embed_dim", self.feat_embed_dim, 1))
+        if self.feat_embed_dim != self.embedding_dim:
+            raise ValueError(
+                f"feat_embed_dim must equal embedding_dim ({self.embedding_dim}: the shared "
+                f"predictor), got {self.feat_embed_dim}"
+            )
+        self._set("n_layers", check_int("n_layers", self.n_layers, 0))
+        self._set("dropout", check_float("dropout", self.dropout, 0.0, 1.0, high_open=True))
+        self._set("reg_weight", check_float("reg_weight", self.reg_weight, 0.0))
+        self._set("cl_weight", check_float("cl_weight", self.cl_weight, 0.0))
+        self._set("use_inter", check_bool("use_inter", self.use_inter))
+        self._set("use_intra", check_bool("use_intra", self.use_intra))
+        if self.collapse_variant not in COLLAPSE_VARIANTS:
+            raise ValueError(
+                f"collapse_variant must be one of {COLLAPSE_VARIANTS}, got {self.collapse_variant!r}"
+            )
 
 
 def cosine_loss(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -68,6 +124,18 @@ class BM3(Recommender):
 
     name = "bm3"
     needs_negatives = False
+    config: BM3Config
+
+    modalities = config_property("modalities")
+    embedding_dim = config_property("embedding_dim")
+    feat_embed_dim = config_property("feat_embed_dim")
+    n_layers = config_property("n_layers", settable=True)
+    dropout = config_property("dropout", settable=True)
+    reg_weight = config_property("reg_weight", settable=True)
+    cl_weight = config_property("cl_weight", settable=True)
+    use_inter = config_property("use_inter", settable=True)
+    use_intra = config_property("use_intra", settable=True)
+    collapse_variant = config_property("collapse_variant", settable=True)
 
     def __init__(
         self,
@@ -83,40 +151,30 @@ class BM3(Recommender):
         use_inter: bool = True,
         use_intra: bool = True,
         collapse_variant: str | None = None,
+        *,
+        config: BM3Config | None = None,
     ) -> None:
         n_users, n_items = train.shape
         super().__init__(n_users, n_items)
         features = dict(features or {})
-        if modalities is None:
-            modalities = tuple(m for m in MODALITY_ORDER if m in features)
-        modalities = tuple(m for m in MODALITY_ORDER if m in set(modalities))
-        missing = [m for m in modalities if m not in features]
-        if missing:
-            raise ValueError(
-                f"modalities {missing} requested but the data has features {sorted(features)}; "
-                "pass modalities=() for ID-only BM3 ('w/o v&t')."
-            )
-        if collapse_variant not in COLLAPSE_VARIANTS:
-            raise ValueError(f"collapse_variant must be one of {COLLAPSE_VARIANTS}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if embedding_dim != feat_embed_dim:
-            raise ValueError("the shared predictor needs embedding_dim == feat_embed_dim")
-        self.modalities = modalities
-        self.embedding_dim = int(embedding_dim)
-        self.feat_embed_dim = int(feat_embed_dim)
-        self.n_layers = int(n_layers)
-        self.dropout = float(dropout)
-        self.reg_weight = float(reg_weight)
-        self.cl_weight = float(cl_weight)
-        self.use_inter = bool(use_inter)
-        self.use_intra = bool(use_intra)
-        self.collapse_variant = collapse_variant
-        self.adj = normalized_adjacency(train, layout="csr")
-        self.user_embedding = nn.Parameter(torch.empty(n_users, embedding_dim))
-        self.item_embedding = nn.Parameter(torch.empty(n_items, embedding_dim))
-        self.predictor = nn.Linear(embedding_dim, embedding_dim)
-        add_feature_tables(self, features, modalities, n_items, feat_embed_dim)
+        config = make_config(
+            BM3Config, config, modalities=modalities, embedding_dim=embedding_dim,
+            feat_embed_dim=feat_embed_dim, n_layers=n_layers, dropout=dropout,
+            reg_weight=reg_weight, cl_weight=cl_weight, use_inter=use_inter, use_intra=use_intra,
+            collapse_variant=collapse_variant,
+        )
+        resolved = resolve_modalities(
+            config.modalities, features, MODALITY_ORDER,
+            hint="extract them first (mmrs.features), or pass modalities=() for ID-only BM3 "
+            "('w/o v&t')",
+        )
+        self.config = replace(config, modalities=resolved)
+        d = self.embedding_dim
+        self.register_buffer("adj", normalized_adjacency(train, layout="csr"), persistent=False)
+        self.user_embedding = nn.Parameter(torch.empty(n_users, d))
+        self.item_embedding = nn.Parameter(torch.empty(n_items, d))
+        self.predictor = nn.Linear(d, d)
+        add_feature_tables(self, features, resolved, n_items, self.feat_embed_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -132,26 +190,12 @@ class BM3(Recommender):
         restore_feature_tables(self)
         self._cache = None
 
-    def hparams(self) -> dict[str, Any]:
-        return {
-            "modalities": list(self.modalities),
-            "embedding_dim": self.embedding_dim,
-            "feat_embed_dim": self.feat_embed_dim,
-            "n_layers": self.n_layers,
-            "dropout": self.dropout,
-            "reg_weight": self.reg_weight,
-            "cl_weight": self.cl_weight,
-            "use_inter": self.use_inter,
-            "use_intra": self.use_intra,
-            "collapse_variant": self.collapse_variant,
-        }
-
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(H_U, H_I)``: LightGCN mean readout, items plus the residual ``E_I``."""
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        layers = symmetric_propagate(self.adj, ego, self.n_layers)
-        final = torch.stack(layers, dim=0).mean(dim=0)
-        return final[: self.n_users], final[self.n_users :] + self.item_embedding
+        """``(H_U, H_I)``: LightGCN mean readout, items plus the residual ``E_I`` (BM3's own)."""
+        h_users, h_items = lightgcn_readout(
+            self.adj, self.user_embedding, self.item_embedding, self.n_layers
+        )
+        return h_users, h_items + self.item_embedding
 
     def predict(self, h: torch.Tensor) -> torch.Tensor:
         """The shared predictor ``h̃ = h W_p + b_p`` (identity for ``"no_predictor"``)."""
@@ -187,7 +231,7 @@ class BM3(Recommender):
         }
         terms["rec"] = terms["ui"] + terms["iu"]
         terms["reg"] = emb_loss(h_users, h_items)
-        cl = torch.zeros((), dtype=hu.dtype)
+        cl = torch.zeros((), dtype=hu.dtype, device=hu.device)
         for m in self.modalities:
             hm = self.project(m, i_rows)
             online = self.predict(hm)[i_inv]

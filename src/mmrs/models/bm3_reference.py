@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from ..graph import normalized_adjacency
+from ..graph import normalized_adjacency, propagate
 from .base import emb_loss
 from .bm3 import BM3, cosine_loss
 
@@ -28,14 +28,15 @@ class ReferenceBM3(BM3):
 
     def __init__(self, train: sp.spmatrix, *args: Any, **kwargs: Any) -> None:
         super().__init__(train, *args, **kwargs)
-        self.adj_coo = normalized_adjacency(train, layout="coo")
+        self.register_buffer("adj_coo", normalized_adjacency(train, layout="coo"), persistent=False)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`BM3.forward`, with the reference's ``torch.sparse.mm`` layer by layer."""
+        """As :meth:`BM3.forward`, the reference's way: ``torch.sparse.mm`` on the COO adjacency
+        differentiated by autograd (:func:`~mmrs.graph.propagate` without ``symmetric``), and
+        the reference's ``torch.stack(..., dim=1).mean(dim=1)`` instead of the shared
+        :func:`~mmrs.graph.lightgcn_readout` (deliberately kept: this class is the baseline)."""
         ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        layers = [ego]
-        for _ in range(self.n_layers):
-            layers.append(torch.sparse.mm(self.adj_coo, layers[-1]))
+        layers = propagate(self.adj_coo, ego, self.n_layers)
         final = torch.stack(layers, dim=1).mean(dim=1)
         return final[: self.n_users], final[self.n_users :] + self.item_embedding
 

@@ -11,19 +11,48 @@ where ``E_u, E_i, E_j`` are the batch's ``B x d`` embedding matrices. The regula
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .base import Recommender, bpr_loss, emb_loss
+from .base import (
+    ModelConfig,
+    Recommender,
+    bpr_loss,
+    check_bool,
+    check_float,
+    check_int,
+    config_property,
+    emb_loss,
+    make_config,
+)
+
+
+@dataclass(frozen=True)
+class BPRConfig(ModelConfig):
+    """:class:`BPR`'s hyper-parameters: ``d`` >= 1, ``lambda`` >= 0, squared or MMRec's norm."""
+
+    embedding_dim: int = 64
+    reg_weight: float = 1e-4
+    squared_reg: bool = False
+
+    def __post_init__(self) -> None:
+        self._set("embedding_dim", check_int("embedding_dim", self.embedding_dim, 1))
+        self._set("reg_weight", check_float("reg_weight", self.reg_weight, 0.0))
+        self._set("squared_reg", check_bool("squared_reg", self.squared_reg))
 
 
 class BPR(Recommender):
-    """Matrix factorisation with the BPR loss."""
+    """Matrix factorisation with the BPR loss (settings in :class:`BPRConfig`)."""
 
     name = "bpr"
     needs_negatives = True
+    config: BPRConfig
+
+    embedding_dim = config_property("embedding_dim")
+    reg_weight = config_property("reg_weight", settable=True)
+    squared_reg = config_property("squared_reg", settable=True)
 
     def __init__(
         self,
@@ -32,11 +61,14 @@ class BPR(Recommender):
         embedding_dim: int = 64,
         reg_weight: float = 1e-4,
         squared_reg: bool = False,
+        *,
+        config: BPRConfig | None = None,
     ) -> None:
         super().__init__(n_users, n_items)
-        self.embedding_dim = int(embedding_dim)
-        self.reg_weight = float(reg_weight)
-        self.squared_reg = bool(squared_reg)
+        self.config = make_config(
+            BPRConfig, config,
+            embedding_dim=embedding_dim, reg_weight=reg_weight, squared_reg=squared_reg,
+        )
         self.user_embedding = nn.Parameter(torch.empty(self.n_users, self.embedding_dim))
         self.item_embedding = nn.Parameter(torch.empty(self.n_items, self.embedding_dim))
         self.reset_parameters()
@@ -46,13 +78,6 @@ class BPR(Recommender):
         nn.init.xavier_normal_(self.user_embedding)
         nn.init.xavier_normal_(self.item_embedding)
         self._cache = None
-
-    def hparams(self) -> dict[str, Any]:
-        return {
-            "embedding_dim": self.embedding_dim,
-            "reg_weight": self.reg_weight,
-            "squared_reg": self.squared_reg,
-        }
 
     def calculate_loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None

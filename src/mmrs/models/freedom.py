@@ -31,14 +31,15 @@ only through the frozen graph ``S`` (an item borrows its feature-neighbours' ID 
 and shape the user embeddings through the feature loss.
 
 Efficiency: the reference projects every item's features in every batch; here only the batch's
-items are projected (same loss and gradients). The user–item graph is propagated with the
-symmetric sparse product of :mod:`mmrs.models.lightgcn`; ``S`` is not symmetric, so its
-product keeps its transpose for the backward pass.
+items are projected (same loss and gradients). The user–item graph goes through the shared
+LightGCN readout (:func:`mmrs.graph.lightgcn_readout`, symmetric sparse product); ``S`` is not
+symmetric, so its propagation (:func:`mmrs.graph.propagate` with ``adj_t``) keeps its transpose
+for the backward pass. All graphs are buffers, so ``.to()`` moves them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,15 +48,40 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..graph import (
+    ConstantSpMM,
+    lightgcn_readout,
     normalized_adjacency,
     normalized_adjacency_scipy,
+    propagate,
     symmetric_normalize,
     to_torch_sparse,
 )
-from .base import Recommender, add_feature_tables, bpr_loss, restore_feature_tables
-from .lightgcn import symmetric_propagate
+from .base import (
+    MODALITIES,
+    ModelConfig,
+    Recommender,
+    add_feature_tables,
+    bpr_loss,
+    check_float,
+    check_int,
+    check_modalities,
+    config_property,
+    make_config,
+    resolve_modalities,
+    restore_feature_tables,
+)
 
-MODALITY_ORDER: tuple[str, ...] = ("image", "text")
+MODALITY_ORDER: tuple[str, ...] = MODALITIES
+
+__all__ = [
+    "FREEDOM",
+    "FREEDOMConfig",
+    "ConstantSpMM",
+    "degree_sensitive_prune",
+    "item_item_graph",
+    "knn_graph",
+    "pruning_weights",
+]
 
 
 def knn_graph(features: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
@@ -93,19 +119,6 @@ def item_item_graph(
     return only
 
 
-class ConstantSpMM(torch.autograd.Function):
-    """``y = S x`` for a constant sparse ``S`` (not symmetric); backward ``dx = Sᵀ dy``."""
-
-    @staticmethod
-    def forward(ctx: Any, adj: torch.Tensor, adj_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.adj_t = adj_t
-        return torch.sparse.mm(adj, x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        return None, None, torch.sparse.mm(ctx.adj_t, grad.contiguous())
-
-
 def pruning_weights(train_coo: sp.coo_matrix) -> np.ndarray:
     """``1/sqrt(d_u d_i)`` for every training edge, in the order of ``train_coo``'s entries."""
     du = np.asarray(train_coo.sum(axis=1)).ravel()
@@ -130,11 +143,61 @@ def degree_sensitive_prune(
     return normalized_adjacency_scipy(kept)
 
 
+@dataclass(frozen=True)
+class FREEDOMConfig(ModelConfig):
+    """:class:`FREEDOM`'s hyper-parameters (defaults: MMRec's). ``modalities``: ``None`` (every
+    modality the data has) or a non-empty tuple from ``("image", "text")``; a built model's config
+    holds the resolved tuple. ``feat_embed_dim`` must equal ``embedding_dim`` (the feature loss
+    scores ``h_u · W_m e_m``); ``dropout`` is the fraction of training edges pruned per epoch."""
+
+    modalities: tuple[str, ...] | None = None
+    embedding_dim: int = 64
+    feat_embed_dim: int = 64
+    knn_k: int = 10
+    mm_image_weight: float = 0.1
+    n_mm_layers: int = 1
+    n_ui_layers: int = 2
+    dropout: float = 0.8
+    reg_weight: float = 1e-4
+
+    def __post_init__(self) -> None:
+        self._set(
+            "modalities",
+            check_modalities("modalities", self.modalities, MODALITY_ORDER, allow_empty=False),
+        )
+        self._set("embedding_dim", check_int("embedding_dim", self.embedding_dim, 1))
+        self._set("feat_embed_dim", check_int("feat_embed_dim", self.feat_embed_dim, 1))
+        if self.feat_embed_dim != self.embedding_dim:
+            raise ValueError(
+                f"feat_embed_dim must equal embedding_dim ({self.embedding_dim}: the feature "
+                f"loss scores h_u · W_m e_m), got {self.feat_embed_dim}"
+            )
+        self._set("knn_k", check_int("knn_k", self.knn_k, 1))
+        self._set(
+            "mm_image_weight", check_float("mm_image_weight", self.mm_image_weight, 0.0, 1.0)
+        )
+        self._set("n_mm_layers", check_int("n_mm_layers", self.n_mm_layers, 0))
+        self._set("n_ui_layers", check_int("n_ui_layers", self.n_ui_layers, 0))
+        self._set("dropout", check_float("dropout", self.dropout, 0.0, 1.0, high_open=True))
+        self._set("reg_weight", check_float("reg_weight", self.reg_weight, 0.0))
+
+
 class FREEDOM(Recommender):
-    """FREEDOM with MMRec's conventions (module docstring)."""
+    """FREEDOM with MMRec's conventions (module docstring; settings in :class:`FREEDOMConfig`)."""
 
     name = "freedom"
     needs_negatives = True
+    config: FREEDOMConfig
+
+    modalities = config_property("modalities")
+    embedding_dim = config_property("embedding_dim")
+    feat_embed_dim = config_property("feat_embed_dim")
+    knn_k = config_property("knn_k")
+    mm_image_weight = config_property("mm_image_weight")
+    n_mm_layers = config_property("n_mm_layers", settable=True)
+    n_ui_layers = config_property("n_ui_layers", settable=True)
+    dropout = config_property("dropout", settable=True)
+    reg_weight = config_property("reg_weight", settable=True)
 
     def __init__(
         self,
@@ -149,41 +212,29 @@ class FREEDOM(Recommender):
         n_ui_layers: int = 2,
         dropout: float = 0.8,
         reg_weight: float = 1e-4,
+        *,
+        config: FREEDOMConfig | None = None,
     ) -> None:
         n_users, n_items = train.shape
         super().__init__(n_users, n_items)
         features = dict(features or {})
-        if modalities is None:
-            modalities = tuple(m for m in MODALITY_ORDER if m in features)
-        modalities = tuple(m for m in MODALITY_ORDER if m in set(modalities))
-        if not modalities:
-            raise ValueError("FREEDOM needs at least one feature modality ('image' and/or 'text').")
-        missing = [m for m in modalities if m not in features]
-        if missing:
-            raise ValueError(
-                f"modalities {missing} requested but the data has features {sorted(features)}; "
-                "extract them first (mmrs.features) or choose other modalities."
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.modalities = modalities
-        self.embedding_dim = int(embedding_dim)
-        self.feat_embed_dim = int(feat_embed_dim)
-        self.knn_k = int(knn_k)
-        self.mm_image_weight = float(mm_image_weight)
-        self.n_mm_layers = int(n_mm_layers)
-        self.n_ui_layers = int(n_ui_layers)
-        self.dropout = float(dropout)
-        self.reg_weight = float(reg_weight)
+        config = make_config(
+            FREEDOMConfig, config, modalities=modalities, embedding_dim=embedding_dim,
+            feat_embed_dim=feat_embed_dim, knn_k=knn_k, mm_image_weight=mm_image_weight,
+            n_mm_layers=n_mm_layers, n_ui_layers=n_ui_layers, dropout=dropout,
+            reg_weight=reg_weight,
+        )
+        resolved = resolve_modalities(config.modalities, features, MODALITY_ORDER, allow_empty=False)
+        self.config = replace(config, modalities=resolved)
         self.train_coo = sp.coo_matrix(train, dtype=np.float32)
-        self.norm_adj = normalized_adjacency(train, layout="csr")
-        s = item_item_graph(features, modalities, self.knn_k, self.mm_image_weight)
-        self.mm_adj = to_torch_sparse(s, "csr")
-        self.mm_adj_t = to_torch_sparse(s.T.tocsr(), "csr")
-        self.masked_adj: torch.Tensor | None = None
-        self.user_embedding = nn.Parameter(torch.empty(n_users, embedding_dim))
-        self.item_embedding = nn.Parameter(torch.empty(n_items, embedding_dim))
-        add_feature_tables(self, features, modalities, n_items, feat_embed_dim)
+        self.register_buffer("norm_adj", normalized_adjacency(train, layout="csr"), persistent=False)
+        s = item_item_graph(features, resolved, self.knn_k, self.mm_image_weight)
+        self.register_buffer("mm_adj", to_torch_sparse(s, "csr"), persistent=False)
+        self.register_buffer("mm_adj_t", to_torch_sparse(s.T.tocsr(), "csr"), persistent=False)
+        self.register_buffer("masked_adj", None, persistent=False)
+        self.user_embedding = nn.Parameter(torch.empty(n_users, self.embedding_dim))
+        self.item_embedding = nn.Parameter(torch.empty(n_items, self.embedding_dim))
+        add_feature_tables(self, features, resolved, n_items, self.feat_embed_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -197,35 +248,24 @@ class FREEDOM(Recommender):
         self.masked_adj = None
         self._cache = None
 
-    def hparams(self) -> dict[str, Any]:
-        return {
-            "modalities": list(self.modalities),
-            "embedding_dim": self.embedding_dim,
-            "feat_embed_dim": self.feat_embed_dim,
-            "knn_k": self.knn_k,
-            "mm_image_weight": self.mm_image_weight,
-            "n_mm_layers": self.n_mm_layers,
-            "n_ui_layers": self.n_ui_layers,
-            "dropout": self.dropout,
-            "reg_weight": self.reg_weight,
-        }
-
     def pre_epoch(self) -> None:
         """Re-sample the pruned user–item graph (degree-sensitive edge pruning) from torch's RNG."""
         if self.dropout <= 0.0:
             self.masked_adj = self.norm_adj
             return
         pruned = degree_sensitive_prune(self.train_coo, 1.0 - self.dropout)
-        self.masked_adj = to_torch_sparse(pruned, "csr")
+        self.masked_adj = to_torch_sparse(pruned, "csr").to(
+            device=self.norm_adj.device, dtype=self.norm_adj.dtype
+        )
 
     def forward(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(h_U, h_I)`` on the user–item graph ``adj`` (module docstring)."""
-        h = self.item_embedding
-        for _ in range(self.n_mm_layers):
-            h = ConstantSpMM.apply(self.mm_adj, self.mm_adj_t, h)
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        final = torch.stack(symmetric_propagate(adj, ego, self.n_ui_layers), dim=0).mean(dim=0)
-        return final[: self.n_users], final[self.n_users :] + h
+        """``(h_U, h_I)`` on the user–item graph ``adj`` (module docstring): the LightGCN readout
+        of ``adj`` plus, for items, ``S^{L_m} E_I`` (FREEDOM's own item-item term)."""
+        h = propagate(self.mm_adj, self.item_embedding, self.n_mm_layers, adj_t=self.mm_adj_t)[-1]
+        h_users, h_items = lightgcn_readout(
+            adj, self.user_embedding, self.item_embedding, self.n_ui_layers
+        )
+        return h_users, h_items + h
 
     def project(self, modality: str, items: torch.Tensor) -> torch.Tensor:
         """``W_m e_m`` for ``items``."""

@@ -15,41 +15,50 @@ that are **not squared** (``squared_reg=True`` squares them). The full graph is 
 per training batch (the gradient reaches every ego embedding); evaluation propagates once and
 caches ``H``.
 
-Speed: ``Â`` is a CSR tensor and the product goes through :class:`SymmetricSpMM`, which uses
-``Â^T = Â`` so that the backward pass is one more CSR product instead of a transpose.
+The propagation and readout are :func:`mmrs.graph.lightgcn_readout` (shared with BM3 and FREEDOM).
+Speed: ``Â`` is a CSR tensor (a buffer, so ``.to()`` moves it) and the product goes through
+:class:`~mmrs.graph.SymmetricSpMM`, which uses ``Â^T = Â`` so that the backward pass is one
+more CSR product instead of a transpose.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ..graph import normalized_adjacency
-from .base import Recommender, bpr_loss, emb_loss
+from ..graph import SymmetricSpMM, lightgcn_readout, normalized_adjacency, symmetric_propagate
+from .base import (
+    ModelConfig,
+    Recommender,
+    bpr_loss,
+    check_bool,
+    check_float,
+    check_int,
+    config_property,
+    emb_loss,
+    make_config,
+)
+
+__all__ = ["LightGCN", "LightGCNConfig", "SymmetricSpMM", "symmetric_propagate"]
 
 
-class SymmetricSpMM(torch.autograd.Function):
-    """``y = Â x`` for a constant symmetric sparse ``Â``; backward ``dx = Â dy``."""
+@dataclass(frozen=True)
+class LightGCNConfig(ModelConfig):
+    """:class:`LightGCN`'s hyper-parameters: ``d`` >= 1, ``L`` >= 0 layers, ``lambda`` >= 0."""
 
-    @staticmethod
-    def forward(ctx: Any, adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.adj = adj
-        return torch.sparse.mm(adj, x)
+    embedding_dim: int = 64
+    n_layers: int = 2
+    reg_weight: float = 1e-4
+    squared_reg: bool = False
 
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
-        return None, torch.sparse.mm(ctx.adj, grad.contiguous())
-
-
-def symmetric_propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> list[torch.Tensor]:
-    """``[H^0, ..., H^L]`` with ``H^{l+1} = Â H^l``, ``Â`` symmetric (see :class:`SymmetricSpMM`)."""
-    layers = [x]
-    for _ in range(n_layers):
-        layers.append(SymmetricSpMM.apply(adj, layers[-1]))
-    return layers
+    def __post_init__(self) -> None:
+        self._set("embedding_dim", check_int("embedding_dim", self.embedding_dim, 1))
+        self._set("n_layers", check_int("n_layers", self.n_layers, 0))
+        self._set("reg_weight", check_float("reg_weight", self.reg_weight, 0.0))
+        self._set("squared_reg", check_bool("squared_reg", self.squared_reg))
 
 
 class LightGCN(Recommender):
@@ -57,6 +66,12 @@ class LightGCN(Recommender):
 
     name = "lightgcn"
     needs_negatives = True
+    config: LightGCNConfig
+
+    embedding_dim = config_property("embedding_dim")
+    n_layers = config_property("n_layers", settable=True)
+    reg_weight = config_property("reg_weight", settable=True)
+    squared_reg = config_property("squared_reg", settable=True)
 
     def __init__(
         self,
@@ -65,16 +80,16 @@ class LightGCN(Recommender):
         n_layers: int = 2,
         reg_weight: float = 1e-4,
         squared_reg: bool = False,
+        *,
+        config: LightGCNConfig | None = None,
     ) -> None:
         n_users, n_items = train.shape
         super().__init__(n_users, n_items)
-        if n_layers < 0:
-            raise ValueError(f"n_layers must be >= 0, got {n_layers}")
-        self.embedding_dim = int(embedding_dim)
-        self.n_layers = int(n_layers)
-        self.reg_weight = float(reg_weight)
-        self.squared_reg = bool(squared_reg)
-        self.adj = normalized_adjacency(train, layout="csr")
+        self.config = make_config(
+            LightGCNConfig, config, embedding_dim=embedding_dim, n_layers=n_layers,
+            reg_weight=reg_weight, squared_reg=squared_reg,
+        )
+        self.register_buffer("adj", normalized_adjacency(train, layout="csr"), persistent=False)
         self.user_embedding = nn.Parameter(torch.empty(self.n_users, self.embedding_dim))
         self.item_embedding = nn.Parameter(torch.empty(self.n_items, self.embedding_dim))
         self.reset_parameters()
@@ -85,20 +100,9 @@ class LightGCN(Recommender):
         nn.init.xavier_uniform_(self.item_embedding)
         self._cache = None
 
-    def hparams(self) -> dict[str, Any]:
-        return {
-            "embedding_dim": self.embedding_dim,
-            "n_layers": self.n_layers,
-            "reg_weight": self.reg_weight,
-            "squared_reg": self.squared_reg,
-        }
-
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Final user and item embeddings ``H = mean_l H^l``, split into ``(H_U, H_I)``."""
-        ego = torch.cat([self.user_embedding, self.item_embedding], dim=0)
-        layers = symmetric_propagate(self.adj, ego, self.n_layers)
-        final = torch.stack(layers, dim=0).mean(dim=0)
-        return final[: self.n_users], final[self.n_users :]
+        return lightgcn_readout(self.adj, self.user_embedding, self.item_embedding, self.n_layers)
 
     def calculate_loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None

@@ -6,13 +6,18 @@ training: its loss is identically zero and :func:`mmrs.train.train` only evaluat
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .base import Recommender
+from .base import ModelConfig, Recommender, make_config
+
+
+@dataclass(frozen=True)
+class MostPopConfig(ModelConfig):
+    """:class:`MostPop` has no hyper-parameters."""
 
 
 class MostPop(Recommender):
@@ -20,17 +25,16 @@ class MostPop(Recommender):
 
     name = "pop"
     needs_negatives = False
+    config: MostPopConfig
 
-    def __init__(self, train: sp.spmatrix) -> None:
+    def __init__(self, train: sp.spmatrix, *, config: MostPopConfig | None = None) -> None:
         n_users, n_items = train.shape
         super().__init__(n_users, n_items)
+        self.config = make_config(MostPopConfig, config)
         binary = sp.csr_matrix(train, copy=True)
         binary.data[:] = 1.0
         degree = np.asarray(binary.sum(axis=0), dtype=np.float32).ravel()
         self.register_buffer("item_degree", torch.from_numpy(degree))
-
-    def hparams(self) -> dict[str, Any]:
-        return {}
 
     def calculate_loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None

@@ -22,13 +22,24 @@ are projected during training (the same loss and gradients), and all items once 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from .base import Recommender, bpr_loss, emb_loss
+from .base import (
+    ModelConfig,
+    Recommender,
+    bpr_loss,
+    check_float,
+    check_int,
+    check_modalities,
+    config_property,
+    emb_loss,
+    make_config,
+    resolve_modalities,
+)
 
 FEATURE_ORDER: tuple[str, ...] = ("text", "image")
 """MMRec's ``torch.cat((t_feat, v_feat), -1)``: text columns first."""
@@ -37,35 +48,47 @@ FEATURE_ORDER: tuple[str, ...] = ("text", "image")
 def concat_features(features: dict[str, np.ndarray], modalities: tuple[str, ...], n_items: int) -> np.ndarray:
     """The raw item features of ``modalities``, concatenated in :data:`FEATURE_ORDER` (float32).
 
-    Raises ``ValueError`` naming what is missing when a modality is absent or has the wrong
-    number of rows.
+    Raises ``ValueError`` naming what is missing when a modality is absent (see
+    :func:`~mmrs.models.base.resolve_modalities`) or has the wrong number of rows.
     """
-    if not modalities:
-        raise ValueError("VBPR needs at least one feature modality ('text' and/or 'image').")
     blocks = []
-    for m in FEATURE_ORDER:
-        if m not in modalities:
-            continue
-        if m not in features:
-            raise ValueError(
-                f"modality {m!r} requested but the data has features {sorted(features)}; "
-                "extract them first (mmrs.features) or choose other modalities."
-            )
+    for m in resolve_modalities(modalities, features, FEATURE_ORDER, allow_empty=False):
         raw = np.asarray(features[m], dtype=np.float32)
         if raw.ndim != 2 or raw.shape[0] != n_items:
             raise ValueError(f"{m} features have shape {raw.shape}, expected ({n_items}, d)")
         blocks.append(raw)
-    unknown = set(modalities) - set(FEATURE_ORDER)
-    if unknown:
-        raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {FEATURE_ORDER}")
     return np.concatenate(blocks, axis=1)
 
 
+@dataclass(frozen=True)
+class VBPRConfig(ModelConfig):
+    """:class:`VBPR`'s hyper-parameters. ``modalities``: ``None`` (every modality the data has)
+    or a non-empty tuple from ``("text", "image")``; a built model's config holds the resolved
+    tuple in :data:`FEATURE_ORDER`."""
+
+    modalities: tuple[str, ...] | None = None
+    embedding_dim: int = 64
+    reg_weight: float = 1e-4
+
+    def __post_init__(self) -> None:
+        self._set(
+            "modalities",
+            check_modalities("modalities", self.modalities, FEATURE_ORDER, allow_empty=False),
+        )
+        self._set("embedding_dim", check_int("embedding_dim", self.embedding_dim, 1))
+        self._set("reg_weight", check_float("reg_weight", self.reg_weight, 0.0))
+
+
 class VBPR(Recommender):
-    """VBPR with MMRec's conventions (module docstring)."""
+    """VBPR with MMRec's conventions (module docstring; settings in :class:`VBPRConfig`)."""
 
     name = "vbpr"
     needs_negatives = True
+    config: VBPRConfig
+
+    modalities = config_property("modalities")
+    embedding_dim = config_property("embedding_dim")
+    reg_weight = config_property("reg_weight", settable=True)
 
     def __init__(
         self,
@@ -75,15 +98,18 @@ class VBPR(Recommender):
         modalities: tuple[str, ...] | None = None,
         embedding_dim: int = 64,
         reg_weight: float = 1e-4,
+        *,
+        config: VBPRConfig | None = None,
     ) -> None:
         super().__init__(n_users, n_items)
         features = dict(features or {})
-        if modalities is None:
-            modalities = tuple(m for m in FEATURE_ORDER if m in features)
-        self.modalities = tuple(m for m in FEATURE_ORDER if m in set(modalities))
-        raw = concat_features(features, tuple(modalities), self.n_items)
-        self.embedding_dim = int(embedding_dim)
-        self.reg_weight = float(reg_weight)
+        config = make_config(
+            VBPRConfig, config,
+            modalities=modalities, embedding_dim=embedding_dim, reg_weight=reg_weight,
+        )
+        resolved = resolve_modalities(config.modalities, features, FEATURE_ORDER, allow_empty=False)
+        self.config = replace(config, modalities=resolved)
+        raw = concat_features(features, resolved, self.n_items)
         self.register_buffer("raw_features", torch.from_numpy(raw.copy()), persistent=False)
         self.user_embedding = nn.Parameter(torch.empty(self.n_users, 2 * self.embedding_dim))
         self.item_embedding = nn.Parameter(torch.empty(self.n_items, self.embedding_dim))
@@ -97,13 +123,6 @@ class VBPR(Recommender):
         nn.init.xavier_normal_(self.item_linear.weight)
         nn.init.zeros_(self.item_linear.bias)
         self._cache = None
-
-    def hparams(self) -> dict[str, Any]:
-        return {
-            "modalities": list(self.modalities),
-            "embedding_dim": self.embedding_dim,
-            "reg_weight": self.reg_weight,
-        }
 
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """``q_i = [γ_i ; W f_i + b]`` for ``items`` (all items when ``None``)."""

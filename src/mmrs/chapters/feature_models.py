@@ -16,9 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from ..results import load_all_records, select_by_validation
-from .freedom import degree_sensitive_prune, item_item_graph, knn_graph, pruning_weights
-from .vbpr import VBPR
+from ..models.freedom import degree_sensitive_prune, item_item_graph, knn_graph, pruning_weights
+from ..models.vbpr import VBPR
+from .tables import load_all_records, select_by_validation
 
 
 def tiny_vbpr(reg_weight: float = 0.1) -> VBPR:
@@ -96,10 +96,13 @@ def keep_rates(train: sp.spmatrix, dropout: float, n_draws: int = 50, seed: int 
 
 def feature_model_records(dataset: str = "fashion-sim-full") -> tuple[list[dict], list[dict]]:
     """``(all grid points, validation-selected point per model)`` of VBPR and FREEDOM on ``dataset``."""
-    points = [r for r in load_all_records() if r["dataset"] == dataset and r["model"] in ("vbpr", "freedom")]
+    points = [r for r in load_all_records()
+              if r["dataset"]["name"] == dataset and r["model"] in ("vbpr", "freedom")]
     return points, select_by_validation(points)
 
 
 def same_simulation(record: dict[str, Any], chapter4: dict[str, Any]) -> bool:
     """Whether a Chapter 5 record was made on the data of a Chapter 4 ``bm3_run`` file."""
-    return record.get("dataset_repr") == chapter4["dataset"] and record.get("sim_params") == chapter4["sim_params"]
+    mine, theirs = record["dataset"], chapter4["dataset"]
+    return (mine.get("description") == theirs.get("description")
+            and mine.get("simulation") == theirs.get("simulation"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .interference import pca_2d
-from .tables import PAPER_GAIN_PP
+from ..hierarchical.interference import pca_2d
+from .hierarchical import PAPER_GAIN_PP
 
 
 def plot_embedding_map(embeddings: np.ndarray, labels, top: int = 8, title: str = ""):

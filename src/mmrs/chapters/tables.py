@@ -1,4 +1,4 @@
-"""Results records (JSON written by :func:`mmrs.train.save_record`) as tables for the chapters.
+"""Training records (:mod:`mmrs.records`, kind ``train``) as tables for the chapters.
 
 A chapter never types a result: it loads the records under ``book/results`` (written by the
 command stored in each record) and shows them beside the published reference numbers in
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "book" / "results"
-"""``book/results`` of this repository (records are committed there)."""
+from .. import records as rec
 
 MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
     ("amazon-baby", "bpr"): {"recall@20": 0.0575, "ndcg@20": 0.0249},
@@ -24,34 +23,13 @@ MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
 """MMRec's published full-ranking results (R@20, N@20; BM3 paper Table 3 / MMRec), test-selected."""
 
 
-def load_records(pattern: str = "*.json", folder: str | Path | None = None) -> list[dict]:
-    """All records in ``folder`` (default :data:`RESULTS_DIR`) whose file name matches ``pattern``.
-
-    Files that are not training records (no ``model``/``test`` keys) are skipped, so other
-    chapters' records can share the folder.
-    """
-    folder = Path(folder) if folder is not None else RESULTS_DIR
-    records = []
-    for path in sorted(folder.glob(pattern)):
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-        if isinstance(record, dict) and {"model", "dataset", "test", "valid"} <= record.keys():
-            record["_file"] = path.name
-            records.append(record)
-    return records
-
-
 def load_all_records(folder: str | Path | None = None) -> list[dict]:
-    """The records in ``folder`` (default :data:`RESULTS_DIR`) and in its ``grid/`` sub-folder.
-
-    ``grid/`` holds the other hyper-parameter points of a grid search (one record per point, file
-    names ``<model>_<dataset>_<point>.json``); their ``_file`` is prefixed with ``grid/``.
-    """
-    folder = Path(folder) if folder is not None else RESULTS_DIR
-    grid = load_records(folder=folder / "grid") if (folder / "grid").is_dir() else []
-    for r in grid:
-        r["_file"] = f"grid/{r['_file']}"
-    return load_records(folder=folder) + grid
+    """Every training run under ``folder`` (default: the ``book/results`` that
+    :func:`mmrs.records.results_folder` finds) and its sub-folders (``grid/`` holds the other
+    points of a grid search): ``train`` records, and the runs of ``train-set`` records (see
+    :func:`mmrs.records.flatten_runs`). Each has ``_file`` (relative path)."""
+    folder = Path(folder) if folder is not None else rec.results_folder("book")
+    return [r for r in rec.flatten_runs(rec.load_folder(folder)) if "#" not in r["_file"]]
 
 
 def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:
@@ -64,8 +42,8 @@ def select_by_validation(records: list[dict], metric: str = "recall@20") -> list
     """
     best: dict[tuple[str, str], dict] = {}
     for r in sorted(records, key=lambda r: r.get("_file", "")):
-        key = (r["dataset"], r["model"])
-        if key not in best or r["valid"][metric] > best[key]["valid"][metric]:
+        key = (r["dataset"]["name"], r["model"])
+        if key not in best or r["metrics"]["valid"][metric] > best[key]["metrics"]["valid"][metric]:
             best[key] = r
     return list(best.values())
 
@@ -74,7 +52,7 @@ def _varying_hparams(records: list[dict]) -> dict[tuple[str, str], list[str]]:
     """Per (dataset, model): the model hyper-parameters whose values differ between its records."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
-        groups.setdefault((r["dataset"], r["model"]), []).append(r["config"]["model"])
+        groups.setdefault((r["dataset"]["name"], r["model"]), []).append(r["config"]["model"])
     out = {}
     for key, cfgs in groups.items():
         keys = list(dict.fromkeys(k for c in cfgs for k in c))
@@ -92,16 +70,16 @@ def grid_table(records: list[dict], metric: str = "recall@20") -> pd.DataFrame:
     rows = []
     for r in records:
         model_cfg = {k: v for k, v in r["config"]["model"].items() if k != "squared_reg"}
-        shown = varying[(r["dataset"], r["model"])] or list(model_cfg)
+        shown = varying[(r["dataset"]["name"], r["model"])] or list(model_cfg)
         rows.append(
             {
-                "dataset": r["dataset"],
+                "dataset": r["dataset"]["name"],
                 "model": r["model"],
                 "hparams": ", ".join(f"{k}={model_cfg[k]}" for k in shown if k in model_cfg),
-                f"valid {metric}": r["valid"][metric],
-                f"test {metric}": r["test"][metric],
-                "best epoch": r["best_epoch"],
-                "epochs run": r["epochs_run"],
+                f"valid {metric}": r["metrics"]["valid"][metric],
+                f"test {metric}": r["metrics"]["test"][metric],
+                "best epoch": r["body"]["best_epoch"],
+                "epochs run": r["body"]["epochs_run"],
                 "selected": id(r) in chosen,
                 "file": r.get("_file", ""),
             }
@@ -117,20 +95,21 @@ def records_table(records: list[dict], metrics: tuple[str, ...] = ("recall@20", 
     rows = []
     for r in records:
         model_cfg = r["config"]["model"]
-        row = {"dataset": r["dataset"], "model": r["model"]}
-        row.update({f"test {m}": r["test"][m] for m in metrics})
-        row.update({f"valid {m}": r["valid"][m] for m in metrics})
+        body, timings = r["body"], r["timings"]
+        row = {"dataset": r["dataset"]["name"], "model": r["model"]}
+        row.update({f"test {m}": r["metrics"]["test"][m] for m in metrics})
+        row.update({f"valid {m}": r["metrics"]["valid"][m] for m in metrics})
         row.update(
             {
-                "best epoch": r["best_epoch"],
-                "epochs run": r["epochs_run"],
-                "stopped early": r["stopped_early"],
-                "train s/epoch": r["seconds_per_epoch"]["train"],
-                "eval s": r["seconds_per_epoch"]["eval"],
+                "best epoch": body["best_epoch"],
+                "epochs run": body["epochs_run"],
+                "stopped early": body["stopped_early"],
+                "train s/epoch": timings["train_s_per_epoch"],
+                "eval s": timings["eval_s_per_epoch"],
                 "peak RSS MiB": r["peak_rss_mb"],
                 "hparams": ", ".join(f"{k}={v}" for k, v in model_cfg.items() if k != "squared_reg"),
-                "seed": r["seed"],
-                "git": (r.get("git_revision") or "")[:8],
+                "seed": r["seeds"]["model"],
+                "git": (r["git"]["revision"] or "")[:8],
                 "command": r["command"],
             }
         )
@@ -142,31 +121,32 @@ def replication_table(records: list[dict]) -> pd.DataFrame:
     """Our test R@20/N@20 beside MMRec's, with the ratio ours / reference (target >= 0.95)."""
     rows = []
     for r in records:
-        ref = MMREC_REFERENCE.get((r["dataset"], r["model"]))
+        ref = MMREC_REFERENCE.get((r["dataset"]["name"], r["model"]))
         if ref is None:
             continue
-        row = {"dataset": r["dataset"], "model": r["model"]}
+        row = {"dataset": r["dataset"]["name"], "model": r["model"]}
         for m in ("recall@20", "ndcg@20"):
-            row[f"ours {m}"] = r["test"][m]
+            row[f"ours {m}"] = r["metrics"]["test"][m]
             row[f"MMRec {m}"] = ref[m]
-            row[f"ratio {m}"] = r["test"][m] / ref[m]
-        row["best epoch"] = r["best_epoch"]
+            row[f"ratio {m}"] = r["metrics"]["test"][m] / ref[m]
+        row["best epoch"] = r["body"]["best_epoch"]
         row["command"] = r["command"]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def find_record_file(name: str, folder: str = "book") -> Path:
-    """``name`` in ``results/`` (a chapter's folder), ``<folder>/results/`` (the repository root)
-    or this checkout's ``<folder>/results`` (``folder`` is ``"book"`` for results records,
-    ``"benchmarks"`` for benchmark records); the first that exists (else the last candidate)."""
-    repo_folder = RESULTS_DIR.parents[1] / folder / "results"
-    candidates = [Path("results") / name, Path(folder) / "results" / name, repo_folder / name]
-    return next((p for p in candidates if p.is_file()), candidates[-1])
+    """The path of record ``name`` in ``<folder>/results`` (:func:`mmrs.records.find`); a missing
+    record gives the path where a checkout would keep it, so the caller's message can name it."""
+    try:
+        return rec.find(name, folder)
+    except FileNotFoundError:
+        return rec.search_folders(folder)[0] / name
 
 
 def read_record_file(path: Path, make_it: str) -> dict:
-    """A JSON results record; a missing file raises ``FileNotFoundError`` naming ``make_it``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no results record. Make it with: {make_it} --out {path}")
-    return json.loads(path.read_text())
+    """A validated record (:func:`mmrs.records.load`); a missing file raises
+    ``FileNotFoundError`` naming ``make_it``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no results record. Make it with: {make_it}")
+    return rec.load(path)

@@ -8,47 +8,23 @@ candidates (``rerank``). This module only reads what the benchmark wrote.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..results import find_record_file
-from .knn import Neighbours
+from ..matching.knn import partner_recall  # noqa: F401 (re-exported)
+from .tables import find_record_file, read_record_file
 
 RECORD = "matching_scaling.json"
 GOAL_SECONDS_100K = 30.0
 """The issue's goal: the whole pipeline for 100k listings in under 30 s on 2 cores."""
 
 
-def partner_recall(nb: Neighbours, groups: np.ndarray, rows: np.ndarray | None = None) -> float:
-    """Share of (listing, true partner) pairs whose partner is in the listing's neighbour list.
-
-    ``nb.index[r]`` is the list of listing ``rows[r]`` (``rows`` default: all, in order);
-    ``groups[i]`` is listing i's true group. Listings without partners add nothing.
-    """
-    rows = np.arange(nb.n) if rows is None else np.asarray(rows)
-    order = np.argsort(groups, kind="stable")
-    sorted_groups = groups[order]
-    found = total = 0
-    for r, q in enumerate(rows.tolist()):
-        lo, hi = np.searchsorted(sorted_groups, groups[q]), np.searchsorted(sorted_groups, groups[q], "right")
-        partners = set(order[lo:hi].tolist()) - {q}
-        found += len(partners.intersection(nb.index[r].tolist()))
-        total += len(partners)
-    if total == 0:
-        raise ValueError("no listing in rows has a partner: partner recall is undefined")
-    return found / total
-
-
 def load_scaling(name: str = RECORD) -> dict[str, Any]:
     """The benchmark record; a missing file raises ``FileNotFoundError`` with the command."""
     path = find_record_file(name, folder="benchmarks")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no scaling record. Make it with: python benchmarks/bench_matching.py")
-    return json.loads(path.read_text())
+    return read_record_file(path, "python benchmarks/bench_matching.py")
 
 
 def scaling_table(record: dict[str, Any]) -> pd.DataFrame:
@@ -56,7 +32,7 @@ def scaling_table(record: dict[str, Any]) -> pd.DataFrame:
     and the final neighbour lists, recall of the exact 51 neighbours, and whether the time was
     extrapolated from a sample of queries."""
     rows = []
-    for r in record["results"]:
+    for r in record["body"]["results"]:
         rows.append(
             {
                 "n": r["n"],

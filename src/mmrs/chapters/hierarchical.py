@@ -6,23 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import find_record_file, read_record_file
+from .tables import find_record_file, read_record_file
 
 PAPER_GAIN_PP = (4.5, 5.0)
 """The seed paper's reported average gain of the cascade over the flat model, in %p."""
 
 
 def find_record(profile: str) -> Path:
-    """``hierarchical_<profile>.json`` found by :func:`mmrs.results.find_record_file`."""
+    """``hierarchical_<profile>.json`` found by :func:`mmrs.chapters.tables.find_record_file`."""
     return find_record_file(f"hierarchical_{profile}.json")
 
 
 def load_record(path_or_profile: str | Path) -> dict:
-    """A results record written by ``python -m mmrs.hierarchical.run`` (a path or a profile)."""
+    """A results record written by ``python -m mmrs.experiments.hierarchical`` (a path or a profile)."""
     path = Path(path_or_profile)
     if path.suffix != ".json":
         path = find_record(str(path_or_profile))
-    return read_record_file(path, "python -m mmrs.hierarchical.run --profile <name>")
+    return read_record_file(path, "python -m mmrs.experiments.hierarchical --profile <name>")
 
 
 def metric_frame(result: dict, ks=(5, 10, 20)) -> pd.DataFrame:

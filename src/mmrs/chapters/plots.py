@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .data.interactions import InteractionData
-from .data.stats import degree_ccdf, degrees, lorenz_curve, train_degree_of_split_items
+from ..data.interactions import InteractionData
+from ..data.stats import degree_ccdf, degrees, lorenz_curve, train_degree_of_split_items
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.6)) -> Axes:
@@ -92,16 +92,17 @@ def plot_split_item_degrees(
 def plot_history(
     records: Sequence[dict], metric: str = "recall@20", ax: Axes | None = None
 ) -> Axes:
-    """Validation ``metric`` per epoch from training records (``record["history"]``), best epoch marked."""
+    """Validation ``metric`` per epoch from training records (``record["body"]["history"]``),
+    best epoch marked."""
     ax = _axes(ax)
     for record in records:
-        history = [h for h in record["history"] if h.get("epoch", 0) > 0]
+        history = [h for h in record["body"]["history"] if h.get("epoch", 0) > 0]
         epochs = [h["epoch"] for h in history]
         values = [h[metric] for h in history]
         layers = record.get("config", {}).get("model", {}).get("n_layers")
-        label = f"{record['model']}{'' if layers is None else f' L={layers}'} ({record['dataset']})"
+        label = f"{record['model']}{'' if layers is None else f' L={layers}'} ({record['dataset']['name']})"
         (line,) = ax.plot(epochs, values, label=label)
-        best = record["best_epoch"]
+        best = record["body"]["best_epoch"]
         if best in epochs:
             ax.plot([best], [values[epochs.index(best)]], marker="*", markersize=12, color=line.get_color())
     ax.set_xlabel("epoch")

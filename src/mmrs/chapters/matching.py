@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import find_record_file, read_record_file
+from .tables import find_record_file, read_record_file
 
 SOURCE = "seed 001: Shopee 1st place, public LB (reported)"
 SHOPEE_LADDER: tuple[tuple[str, float], ...] = (
@@ -36,19 +36,19 @@ def shopee_reference() -> pd.DataFrame:
 
 
 def find_record(dataset: str) -> Path:
-    """``matching_<dataset>.json`` found by :func:`mmrs.results.find_record_file`."""
+    """``matching_<dataset>.json`` found by :func:`mmrs.chapters.tables.find_record_file`."""
     return find_record_file(f"matching_{dataset}.json")
 
 
 def load_record(path: str | Path) -> dict:
-    """Read a results record written by :mod:`mmrs.matching.run` (a path, or a dataset name)."""
+    """Read a results record written by :mod:`mmrs.experiments.matching` (a path, or a dataset name)."""
     path = Path(path)
     if path.suffix != ".json":
         path = find_record(str(path))
-    return read_record_file(path, "python -m mmrs.matching.run --dataset <name> --profile full")
+    return read_record_file(path, "python -m mmrs.experiments.matching --dataset <name> --profile full")
 
 
 def record_table(record: dict) -> pd.DataFrame:
     """The ladder of a record: test F1/P/R, validation F1 and seconds per step."""
-    frame = pd.DataFrame(record["ladder"]).set_index("step")
+    frame = pd.DataFrame(record["metrics"]["ladder"]).set_index("step")
     return frame[["val_f1", "test_f1", "test_precision", "test_recall", "seconds"]]

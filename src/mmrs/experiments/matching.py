@@ -1,6 +1,6 @@
 """Replication command for Chapter 7: features → ablation ladder → a JSON results record.
 
-    python -m mmrs.matching.run --dataset abt-buy --profile full --out book/results/matching_abt-buy.json
+    python -m mmrs.experiments.matching --dataset abt-buy --profile full --out book/results/matching_abt-buy.json
 
 Datasets: ``abt-buy`` and ``amazon-google`` (text only: views ``tfidf`` and ``minilm`` over the
 listing titles, both shops pooled) and ``fashion`` (simulated listings of real products: views
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shlex
 import sys
 import time
@@ -22,19 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import profile
+from .. import records
+from ..config import PROFILES, profile
 from ..features.cache import cached_features
 from ..features.image import IMAGE_ENCODER, image_embeddings
 from ..features.text import TEXT_ENCODER, text_embeddings
-from ..provenance import git_revision
-from .embeddings import Embedding, tfidf_embeddings
-from .fashion_listings import FashionListings, build_fashion_listings, fashion_products
-from .ladder import LadderResult, run_ladder
-from .split import split_groups
+from ..matching.embeddings import Embedding, tfidf_embeddings
+from ..matching.fashion_listings import FashionListings, build_fashion_listings, fashion_products
+from ..matching.ladder import LadderResult, run_ladder
+from ..matching.split import split_groups
+from .common import json_out, non_negative_int
 
 DATASETS = ("abt-buy", "amazon-google", "fashion")
 DEFAULT_SEED = 2021
-TEXT_GROUPS = {"ci": 400, "full": None}
 """Groups of Abt-Buy / Amazon-Google used per profile (``None``: all of them)."""
 VAL_FRACTION = 0.5
 STAGES = 3
@@ -145,9 +144,8 @@ def prepare(
 
 
 def text_groups(profile_name: str) -> int | None:
-    """Groups of a text benchmark per profile (``Profile.matching_groups`` when defined)."""
-    prof = profile(profile_name)
-    return getattr(prof, "matching_groups", TEXT_GROUPS[prof.name])
+    """Groups of a text benchmark: ``Profile.matching_groups`` of ``profile_name``."""
+    return profile(profile_name).matching_groups
 
 
 def subsample_groups(listings, n_groups: int | None, seed: int):
@@ -170,36 +168,48 @@ def make_record(
     """The JSON results record of one run."""
     sizes = {part: int(len(rows)) for part, rows in result.rows.items()}
     groups = {part: int(len(np.unique(g))) for part, g in result.groups.items()}
-    return {
-        "dataset": task.dataset,
+    config = {
+        "views": list(task.views),
+        "val_fraction": VAL_FRACTION,
+        "stages": len([s for s in result.table.index if s.startswith("INB")]),
+        "k": int(next(iter(result.neighbours["stage 0"]["test"].values())).k),
+        "listings": sizes,
+        "groups": groups,
+        "text": "listing titles",
+        **(
+            {
+                "fashion_products": int(task.fashion.listings["product_id"].nunique()),
+                "fashion_hard_negative_listings": int(
+                    task.fashion.listings["hard_negative"].sum()
+                ),
+            }
+            if task.fashion is not None
+            else {}
+        ),
         "profile": task.profile,
-        "seed": task.seed,
-        "config": {
-            "views": list(task.views),
-            "val_fraction": VAL_FRACTION,
-            "stages": len([s for s in result.table.index if s.startswith("INB")]),
-            "k": int(next(iter(result.neighbours["stage 0"]["test"].values())).k),
-            "listings": sizes,
-            "groups": groups,
-            "text": "listing titles",
-            **(
-                {
-                    "fashion_products": int(task.fashion.listings["product_id"].nunique()),
-                    "fashion_hard_negative_listings": int(
-                        task.fashion.listings["hard_negative"].sum()
-                    ),
-                }
-                if task.fashion is not None
-                else {}
-            ),
-        },
-        "ladder": result.records(),
-        "selected_by_validation": result.selected_step(),
-        "timings": {"features": task.timings, "ladder_seconds": round(ladder_seconds, 3)},
-        "git_revision": git_revision(),
-        "command": command,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
+    return records.new_record(
+        "matching",
+        dataset=matching_dataset(task.dataset, sizes),
+        config=config,
+        seeds={"split": task.seed},
+        metrics={"ladder": result.records()},
+        timings={"features": task.timings, "ladder_seconds": round(ladder_seconds, 3)},
+        body={"selected_by_validation": result.selected_step()},
+        command=command,
+        argv=shlex.split(command) if command.startswith("python") else None,
+    )
+
+
+def matching_dataset(name: str, sizes: dict) -> dict:
+    """The record's ``dataset`` field: a registry benchmark with the sha256 its loader verified,
+    or the fashion listings simulated from the verified ``fashion-small`` catalogue."""
+    from ..data.registry import REGISTRY
+
+    spec = REGISTRY.get(name, REGISTRY["fashion-small"])
+    source = (f"$MMRS_DATA/{spec.folder}" if name in REGISTRY
+              else f"listings simulated from $MMRS_DATA/{spec.folder}")
+    return records.dataset_entry(name, source, spec.files, sizes)
 
 
 def run(
@@ -216,30 +226,33 @@ def run(
     tic = time.perf_counter()
     result = run_ladder(task.views, task.groups, task.val_mask, stages=stages, progress=progress)
     record = make_record(
-        task, result, command or "mmrs.matching.run.run()", time.perf_counter() - tic
+        task, result, command or "mmrs.experiments.matching.run()", time.perf_counter() - tic
     )
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        records.save(record, out)
     return record, task, result
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line; every value is checked before any data is loaded."""
+    out = argparse.ArgumentParser(
+        prog="python -m mmrs.experiments.matching", description=__doc__.split("\n")[0]
+    )
+    out.add_argument("--dataset", required=True, choices=DATASETS)
+    out.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                     help="ci or full (default: $MMRS_PROFILE or ci)")
+    out.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    out.add_argument("--stages", type=non_negative_int, default=STAGES)
+    out.add_argument("--out", type=json_out, default=None, help="JSON record to write")
+    out.add_argument("--quiet", action="store_true", help="no progress bars")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mmrs.matching.run", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--profile", default=None, help="ci or full (default: $MMRS_PROFILE or ci)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--stages", type=int, default=STAGES)
-    parser.add_argument("--out", type=Path, default=None, help="JSON record to write")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    command = "python -m mmrs.matching.run " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
-    )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    command = shlex.join(["python", "-m", "mmrs.experiments.matching", *argv])
     record, _, result = run(
         args.dataset, args.profile, args.seed, args.stages, args.out, not args.quiet, command
     )

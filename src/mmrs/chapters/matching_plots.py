@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .embeddings import Embedding
-from .knn import similarity_rows
+from ..matching.embeddings import Embedding
+from ..matching.knn import similarity_rows
 
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.6)) -> Axes:
