@@ -12,7 +12,7 @@ export MMRS_PROFILE ?= ci
 export HF_HUB_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test lint unit notebooks site clean venv bench replicate
+.PHONY: book test lint unit notebooks site clean venv bench replicate replicate-dry test-colab assignments
 
 venv: $(STAMP)
 
@@ -51,14 +51,34 @@ test: lint unit notebooks site
 
 # Every record the book shows is a named point of an experiment (src/mmrs/experiments):
 # `python -m mmrs run EXPERIMENT --list` shows its points, their commands and which are stale.
-EXPERIMENTS := baselines bm3 feature_models hierarchical matching
+
+# A reader's Colab button, simulated: the wheel installed by each chapter's own first cell into a
+# fresh environment, data fetched from a local mirror (scripts/test_colab.py; not in CI: minutes
+# and several GB for a fresh torch).
+COLAB_CHAPTERS ?= 01_sparsity 03_lightgcn
+test-colab: $(STAMP)
+	$(BIN)/python scripts/test_colab.py $(COLAB_CHAPTERS)
+
+# Course assignments (assignments/, see its README): Otter Assign turns each source notebook into a
+# student notebook (no solutions, public tests) and a grading bundle, in _build/assignments/<name>/
+# {student,autograder}; --check then grades, in-process with the bundles' tests, the reference
+# solutions (full marks), the untouched student notebooks (zero) and every listed wrong answer
+# (must lose points). About half a minute on 2 cores. tests/test_assignments.py checks the same.
+assignments: $(STAMP)
+	$(BIN)/python assignments/build.py --out _build/assignments --check
 
 bench: $(STAMP)
 	$(BIN)/python -m mmrs run benchmarks --all
 
-# Full replication runs (hours on 2 CPU cores); each writes a record into book/results.
+# Full replication runs (hours on 2 CPU cores): every record in book/results and benchmarks/results
+# is a target of workflow/Snakefile; only the out-of-date ones (stale against the code or the data,
+# missing, unknown) run, two single-thread jobs at a time. replicate-dry lists them.
+# On a cluster: snakemake --profile workflow/profiles/slurm (see that file).
 replicate: $(STAMP)
-	for e in $(EXPERIMENTS); do $(BIN)/python -m mmrs run $$e --all || exit 1; done
+	$(BIN)/snakemake --snakefile workflow/Snakefile --cores 2
+
+replicate-dry: $(STAMP)
+	$(BIN)/snakemake --snakefile workflow/Snakefile -n --quiet host rules
 
 clean:
 	rm -rf _build

@@ -106,9 +106,11 @@ def test_status_of_a_missing_and_an_invalid_record(tmp_path):
 
 
 def _comparable(record: dict) -> dict:
-    """A record without what legitimately differs between two identical runs."""
+    """A record without what legitimately differs between two identical runs (timings, memory,
+    time, the command's output path, and the machine's state such as torch's thread count)."""
     out = {k: v for k, v in record.items()
-           if k not in ("timings", "peak_rss_mb", "created_utc", "command", "argv", "body")}
+           if k not in ("timings", "peak_rss_mb", "created_utc", "command", "argv", "body",
+                        "machine", "versions")}
     if record["kind"] == "train-set":
         out["runs"] = {v: _comparable(r) for v, r in record["body"]["runs"].items()}
     elif record["kind"] == "train":

@@ -115,7 +115,7 @@ def test_gain_frame_has_paper_row():
     result = {"gain_pp": {"flat": {f"{m}@{k}": 0.0 for m in ("precision", "map", "ndcg") for k in (5, 10, 20)}},
               "mean_gain_pp": {"flat": 0.0}}
     frame = gain_frame(result)
-    assert frame.loc["paper (seed 000)", "mean"] == pytest.approx(4.75)
+    assert frame.loc["paper (Oh & Kim 2025)", "mean"] == pytest.approx(4.75)
 
 
 def test_neighbour_table_and_worst_query():

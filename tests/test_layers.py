@@ -17,7 +17,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mmrs"
 
 LAYERS: dict[str, int] = {
-    "__init__": 0, "config": 0, "provenance": 0,
+    "__init__": 0, "config": 0, "devices": 0, "provenance": 0,
     "data": 1,
     "features": 2,
     "graph": 3, "metrics": 3, "sampling": 3,

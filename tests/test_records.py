@@ -180,3 +180,14 @@ def test_migration_moves_values_without_changing_them(tmp_path):
     lossy["body"]["history"] = []
     with pytest.raises(SystemExit, match="lose values"):
         migrate.check_preserved(OLD_TRAIN, lossy, tmp_path)
+
+
+def test_versions_come_from_installed_metadata_not_imports():
+    from importlib import metadata
+
+    from mmrs import provenance
+
+    found = provenance.versions()
+    assert found["numpy"] == metadata.version("numpy")
+    assert found["mmrs"] == metadata.version("mmrs")
+    assert set(found) <= {"python", *provenance.PACKAGES}

@@ -5,4 +5,4 @@ Sub-packages are named after what they hold: :mod:`mmrs.data` (registry, loaders
 statistics), :mod:`mmrs.chapters.plots` (the book's figures), :mod:`mmrs.config` (the one size knob).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

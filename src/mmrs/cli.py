@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .config import PROFILE_ENV, PROFILES
+from .config import DEVICE_ENV, DEVICES, PROFILE_ENV, PROFILES
 
 MODEL_NAMES: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom")
 """The ``--model`` choices; equal to :data:`mmrs.models.MODELS` (tested), listed here so that
@@ -151,8 +151,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
         help="any hyper-parameter of the model's config (VALUE a Python literal, e.g. "
         "--set knn_k=5 modalities=\"('image',)\"); an unknown KEY lists the valid ones",
     )
-    run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
-                     help="where to train (default: the trainer's)")
+    run.add_argument("--device", choices=list(DEVICES), default=None,
+                     help="where to train: auto (CUDA, then MPS, else CPU), cpu, cuda or mps "
+                     f"(default: ${DEVICE_ENV} or cpu)")
     _add_torch_threads(run)
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -411,11 +412,12 @@ def _train_config(args: argparse.Namespace):
     except ValueError as err:
         raise UsageError(f"invalid training settings: {err}") from None
     resolve_device = getattr(train_module, "resolve_device", None)
-    if args.device is not None and resolve_device is not None:
+    if resolve_device is not None:
         try:
-            resolve_device(args.device)
+            resolve_device(getattr(config, "device", args.device))
         except (RuntimeError, ValueError) as err:
-            raise UsageError(f"argument --device: {err}") from None
+            origin = "argument --device" if args.device is not None else DEVICE_ENV
+            raise UsageError(f"{origin}: {err}") from None
     return prof, config
 
 

@@ -4,14 +4,23 @@
 ``full`` the papers' settings, used by the replication commands that write ``book/results``.
 
 Chapters and library code read sizes from :func:`profile` and never scatter literals.
+
+The one device knob: ``MMRS_DEVICE`` (or a ``device`` argument / ``--device`` flag) says where
+models train and features are extracted: ``cpu`` (the default, with which every recorded number
+was made), ``cuda``, ``mps`` or ``auto`` (CUDA, then MPS, else the CPU). :func:`device_name` reads
+it without importing torch; :func:`resolve_device` turns it into a ``torch.device``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 PROFILE_ENV = "MMRS_PROFILE"
+DEVICE_ENV = "MMRS_DEVICE"
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+"""Accepted device names (:func:`device_name`)."""
 
 
 @dataclass(frozen=True)
@@ -107,3 +116,44 @@ def profile(name: str | None = None) -> Profile:
             f"choose one of {sorted(PROFILES)}."
         )
     return PROFILES[key]
+
+
+def device_name(name: str | None = None) -> str:
+    """The device setting: ``name``, else ``$MMRS_DEVICE``, else ``"cpu"`` (one of :data:`DEVICES`).
+
+    ``"auto"`` must be asked for, so that by default every number is the recorded CPU one. An
+    unknown name raises a one-line :class:`ValueError`. Nothing is imported (no torch): use
+    :func:`resolve_device` for the ``torch.device``.
+    """
+    key = name or os.environ.get(DEVICE_ENV) or "cpu"
+    if key not in DEVICES:
+        raise ValueError(
+            f"Unknown device {key!r} (from {DEVICE_ENV} or the argument); "
+            f"choose one of {list(DEVICES)}."
+        )
+    return key
+
+
+def resolve_device(name: Any = None) -> Any:
+    """The ``torch.device`` for :func:`device_name` ``(name)`` (torch is imported here, lazily);
+    a ``torch.device`` is returned as it is.
+
+    ``"auto"`` picks CUDA if available, then Apple's MPS, else the CPU. Asking for ``"cuda"`` or
+    ``"mps"`` where it is not available raises :class:`RuntimeError`.
+    """
+    import torch
+
+    if isinstance(name, torch.device):
+        return name
+    key = device_name(name)
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = mps is not None and mps.is_available()
+    if key == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if key == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+    if key == "mps" and not mps_ok:
+        raise RuntimeError("device 'mps' requested but torch.backends.mps is not available")
+    return torch.device(key)

@@ -189,7 +189,7 @@ def mean_pairwise_cosine(x: torch.Tensor, n_pairs: int = 20_000, seed: int = 0) 
     n = x.shape[0]
     a = torch.randint(0, n, (n_pairs,), generator=gen)
     b = (a + torch.randint(1, n, (n_pairs,), generator=gen)) % n  # b != a
-    xa, xb = x[a], x[b]
+    xa, xb = x[a.to(x.device)], x[b.to(x.device)]  # pairs drawn on the CPU: the same everywhere
     denom = xa.norm(dim=1) * xb.norm(dim=1)
     cos = torch.where(denom > 0, (xa * xb).sum(dim=1) / denom.clamp_min(1e-12), torch.zeros_like(denom))
     return float(cos.mean())

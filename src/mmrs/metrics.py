@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .devices import module_device
+
 if TYPE_CHECKING:
     from .data.interactions import InteractionData
 
@@ -161,7 +163,8 @@ def topk_scores(
     Row ``j`` of ``exclude`` (a CSR matrix with ``b`` rows, e.g. ``train[users]``) lists items set
     to ``-inf`` in row ``j`` before ranking: ``s_uj <- -inf for j in exclude_u``. A float
     tensor block is modified in place (a numpy block is copied first). If fewer than ``k``
-    items remain, masked items fill the tail of the row.
+    items remain, masked items fill the tail of the row. Masking and ``torch.topk`` run on the
+    block's device; only the ``[b, k]`` ids come back to the CPU.
     """
     block = torch.from_numpy(np.array(scores)) if isinstance(scores, np.ndarray) else scores
     if not torch.is_floating_point(block):
@@ -172,8 +175,10 @@ def topk_scores(
         raise ValueError(f"k must be in 1..n_items={block.shape[1]}, got {k}")
     rows, cols = _mask_rows(exclude, block.shape[0])
     if len(rows):
-        block[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
-    return torch.topk(block, k, dim=1, sorted=True).indices.numpy().astype(np.int64, copy=False)
+        device = block.device
+        block[torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)] = -torch.inf
+    top = torch.topk(block, k, dim=1, sorted=True).indices
+    return top.cpu().numpy().astype(np.int64, copy=False)
 
 
 def full_ranking_topk(
@@ -186,9 +191,11 @@ def full_ranking_topk(
 ) -> np.ndarray:
     """Rank all items for every user in batches; int64 ``[len(users), k]`` (default all users).
 
-    For each batch ``B`` of user ids, ``score_fn(torch.LongTensor(B))`` must return the float
-    scores ``[|B|, n_items]``; the items of ``exclude_csr[B]`` (normally the training matrix) are
-    set to ``-inf`` and ``torch.topk`` keeps the best ``k``. Runs under ``torch.no_grad()``.
+    For each batch ``B`` of user ids, ``score_fn(torch.LongTensor(B))`` (ids on the CPU; the
+    score function moves them where it needs them, see :func:`as_score_fn`) must return the
+    float scores ``[|B|, n_items]`` on any device and in any float dtype; the items of
+    ``exclude_csr[B]`` (normally the training matrix) are set to ``-inf`` and ``torch.topk``
+    keeps the best ``k``, on the scores' device. Runs under ``torch.no_grad()``.
     """
     ids = np.arange(n_users, dtype=np.int64) if users is None else np.asarray(users, np.int64)
     if exclude_csr is not None:
@@ -204,14 +211,21 @@ def full_ranking_topk(
 
 
 def as_score_fn(model_or_score_fn: Any) -> ScoreFn:
-    """A model's ``score_users`` (after ``model.eval()`` and ``prepare_eval()``), or the callable."""
+    """A model's ``score_users`` (after ``model.eval()`` and ``prepare_eval()``), or the callable.
+
+    For a model whose tensors live off the CPU the user ids are moved to its device first
+    (:func:`mmrs.devices.module_device`); the scores stay there.
+    """
     if hasattr(model_or_score_fn, "score_users"):
         model = model_or_score_fn
         if hasattr(model, "eval"):
             model.eval()
         if hasattr(model, "prepare_eval"):
             model.prepare_eval()
-        return model.score_users
+        device = module_device(model)
+        if device is None or device.type == "cpu":
+            return model.score_users
+        return lambda users: model.score_users(users.to(device))
     if callable(model_or_score_fn):
         return model_or_score_fn
     raise TypeError("expected a model with score_users(users) or a callable score function")
@@ -230,7 +244,8 @@ def evaluate_split(
     Masking, explicitly: training items are excluded from every ranking, for both splits; at test
     time validation items are **not** masked (as in MMRec). ``mask_valid_at_test=True`` also
     excludes them when ``split == "test"`` (the other common convention, for comparison). Only
-    users with at least one item in ``split`` are ranked and averaged.
+    users with at least one item in ``split`` are ranked and averaged. The model is scored on
+    its own device, in its own float dtype (:func:`full_ranking_topk`).
     """
     if split not in ("valid", "test"):
         raise ValueError(f"evaluate on 'valid' or 'test', not {split!r}")
@@ -281,7 +296,8 @@ def rare_item_metrics(
         all_fn = score_fn
 
         def score_fn(users: torch.Tensor) -> torch.Tensor:
-            return all_fn(users).masked_fill(common, float("-inf"))
+            scores = all_fn(users)
+            return scores.masked_fill(common.to(scores.device), float("-inf"))
 
     topk = full_ranking_topk(score_fn, data.n_users, max(ks), data.train, 4096, users)
     out = {k: v for k, v in evaluate_topk(topk, rare[users], ks).items() if k.split("@")[0] in ("recall", "ndcg")}

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .data.interactions import InteractionData
+from .devices import module_device
 from .models.base import Recommender
 from .sampling import NegativeSampler
 
@@ -33,6 +34,8 @@ def epoch_time_breakdown(
     ``max_batches`` stops after that many batches (the shares of a partial epoch, for speed);
     sampling "once per epoch" then covers only those batches' pairs.
     Returns ``sampling_s``, ``model_s``, ``total_s``, ``sampling_share`` and ``batches``.
+    Batches go to the model's device; on CUDA every step is synchronised, so ``model_s``
+    counts the GPU's work (and the copy of the batch).
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -43,6 +46,7 @@ def epoch_time_breakdown(
     sampler = NegativeSampler(data.train, rng)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
+    device = module_device(model)
     sampling_s = model_s = 0.0
     start = time.perf_counter()
     negatives = None if per_batch_sampling else sampler.sample(users[order])
@@ -55,10 +59,14 @@ def epoch_time_breakdown(
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = model.calculate_loss(
-            torch.from_numpy(users[batch]), torch.from_numpy(items[batch]), torch.from_numpy(neg)
+            torch.from_numpy(users[batch]).to(device),
+            torch.from_numpy(items[batch]).to(device),
+            torch.from_numpy(neg).to(device),
         )
         loss.backward()
         optimizer.step()
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
         model_s += time.perf_counter() - start
     total = sampling_s + model_s
     return {

@@ -50,16 +50,24 @@ def git_dirty() -> bool | None:
     return None if out is None else bool(out.strip())
 
 
+PACKAGES: tuple[str, ...] = (
+    "mmrs", "numpy", "scipy", "torch", "pandas", "faiss-cpu", "scikit-learn", "open-clip-torch",
+    "timm", "sentence-transformers", "torch-geometric",
+)
+"""Distributions whose installed versions every record states (those that are installed)."""
+
+
 def versions() -> dict[str, str]:
-    """Versions of Python and of the numeric packages that are already imported (none imported
-    here: a record of a run that never touched torch does not claim a torch version)."""
+    """Versions of Python and of the installed :data:`PACKAGES` (from the installed metadata,
+    so the answer does not depend on which modules this process happened to import)."""
+    from importlib import metadata
+
     out = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "torch", "pandas", "faiss", "sklearn", "open_clip", "timm",
-                 "sentence_transformers", "torch_geometric"):
-        module = sys.modules.get(name)
-        version = getattr(module, "__version__", None) if module is not None else None
-        if version is not None:
-            out[name] = str(version)
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
     return out
 
 

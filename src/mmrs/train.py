@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import Profile
+from .config import DEVICES, Profile, device_name
+from .config import resolve_device as _resolve_device
 from .data.interactions import InteractionData
 from .metrics import DEFAULT_KS, evaluate_split
 from .models.base import Recommender
@@ -43,9 +44,6 @@ from .sampling import NegativeSampler
 
 Record = dict[str, Any]
 """A run's results: see :func:`train` for the keys."""
-
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-"""Accepted values of :attr:`TrainConfig.device`."""
 
 
 @dataclass
@@ -73,9 +71,10 @@ class TrainConfig:
     """Call ``torch.use_deterministic_algorithms(True, warn_only=True)`` during the run."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes stored in the record."""
-    device: str = "cpu"
+    device: str = field(default_factory=device_name)
     """Where to train and evaluate: ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"`` (CUDA, then
-    MPS, else CPU); see :func:`resolve_device`. The model is left on that device after training."""
+    MPS, else CPU); see :func:`resolve_device`. Default: :func:`mmrs.config.device_name`
+    (``$MMRS_DEVICE``, else ``"cpu"``). The model is left on that device after training."""
 
     def __post_init__(self) -> None:
         _check_int("max_epochs", self.max_epochs, 1)
@@ -114,29 +113,16 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"TrainConfig.{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """The :class:`torch.device` for ``name`` (one of :data:`DEVICES`).
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """The :class:`torch.device` for ``name`` (one of :data:`DEVICES`; ``None``: the setting of
+    :func:`mmrs.config.device_name`, i.e. ``$MMRS_DEVICE`` or ``"cpu"``; a ``torch.device`` is
+    returned as it is).
 
     ``"auto"`` picks CUDA if available, then Apple's MPS, else the CPU. Asking for ``"cuda"`` or
-    ``"mps"`` where it is not available raises :class:`RuntimeError`.
+    ``"mps"`` where it is not available raises :class:`RuntimeError`; an unknown name
+    :class:`ValueError`.
     """
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = mps is not None and mps.is_available()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps") if mps_ok else torch.device("cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
-        return torch.device("cuda")
-    if name == "mps":
-        if not mps_ok:
-            raise RuntimeError("device 'mps' requested but torch.backends.mps is not available")
-        return torch.device("mps")
-    raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    return _resolve_device(name)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -256,16 +242,13 @@ def evaluate(
 ) -> tuple[dict[str, float], float]:
     """Full-ranking metrics of ``model`` on ``split`` (``config.ks``) and the seconds it took.
 
-    See :func:`mmrs.metrics.evaluate_split` (training items masked). On a non-CPU ``device`` the
-    user ids go to the device and the scores come back to the CPU for ranking.
+    See :func:`mmrs.metrics.evaluate_split` (training items masked). The model is scored where
+    it lives (``fit`` has moved it to ``device``): the user ids go to its device, masking and
+    top-k run there, and only the top-k item ids come back to the CPU. ``device`` is accepted
+    for symmetry with :func:`train_one_epoch` and not otherwise used.
     """
     start = time.perf_counter()
-    target: Any = model
-    if device is not None and device.type != "cpu":
-        model.eval()
-        model.prepare_eval()
-        target = lambda users: model.score_users(users.to(device)).cpu()  # noqa: E731
-    metrics = evaluate_split(target, data, split, config.ks, config.eval_batch_size)
+    metrics = evaluate_split(model, data, split, config.ks, config.eval_batch_size)
     return metrics, time.perf_counter() - start
 
 

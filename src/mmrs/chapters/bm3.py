@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import find_record_file, read_record_file
+from .tables import find_record_file, int_columns, read_record_file
 
 RECORD = "bm3_fashion-sim.json"
 BENCHES = ("bm3_vs_reference_ci.json", "bm3_vs_reference_medium.json", "bm3_vs_reference_amazon-baby.json")
@@ -52,7 +52,8 @@ def ablation_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "epochs run": body["epochs_run"],
             "train s/epoch": r["timings"]["train_s_per_epoch"],
         }
-    return pd.DataFrame(rows).T
+    # the transpose upcasts the epoch counts to float: print them as integers
+    return int_columns(pd.DataFrame(rows).T, ("best epoch", "epochs run"))
 
 
 def speed_table(names: tuple[str, ...] = BENCHES) -> pd.DataFrame:

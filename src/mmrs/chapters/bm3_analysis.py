@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..devices import module_device
 from ..metrics import rare_item_metrics, rare_items  # noqa: F401 (re-exported for the chapter)
 from ..models.bm3 import BM3
 
@@ -65,10 +66,13 @@ def collapse_curve(
     for step in range(1, steps + 1):
         idx = rng.choice(len(users), size=min(batch_size, len(users)), replace=False)
         optimizer.zero_grad(set_to_none=True)
-        loss = model.calculate_loss(torch.from_numpy(users[idx]), torch.from_numpy(items[idx]))
+        device = module_device(model)  # batches follow the model
+        loss = model.calculate_loss(
+            torch.from_numpy(users[idx]).to(device), torch.from_numpy(items[idx]).to(device)
+        )
         loss.backward()
         optimizer.step()
-        curve.append({"step": step, "loss": float(loss), **model_collapse_stats(model)})
+        curve.append({"step": step, "loss": float(loss.detach()), **model_collapse_stats(model)})
     return curve
 
 

@@ -1,7 +1,8 @@
-"""The Shopee 1st-place public-leaderboard ladder as reported in seed 001 (inputs, not results).
+"""The Shopee 1st-place public-leaderboard ladder as reported (inputs, not results).
 
 Shopee – Price Match Guarantee (Kaggle 2021), public LB F1 per step of the winners' write-up
-"From Embeddings to Matches"; trained encoders (eca_nfnet_l1, xlm-roberta, ...) with an ArcFace
+"From Embeddings to Matches", as presented in a talk on multimodal consumer-behaviour modelling
+(the book's references: ``shopee2021first``, ``kim_multimodal_talk``); trained encoders (eca_nfnet_l1, xlm-roberta, ...) with an ArcFace
 loss on 34,250 training listings. Different data and encoders from this book's runs: quoted for
 the *shape* of the ladder only.
 """
@@ -14,7 +15,7 @@ import pandas as pd
 
 from .tables import find_record_file, read_record_file
 
-SOURCE = "seed 001: Shopee 1st place, public LB (reported)"
+SOURCE = "Shopee 1st-place write-up: public LB (reported)"
 SHOPEE_LADDER: tuple[tuple[str, float], ...] = (
     ("image only", 0.70),
     ("text only", 0.64),

@@ -70,9 +70,11 @@ def group_similarity(x: Embedding, rows: Sequence[int]) -> np.ndarray:
 
 
 def plot_similarity_heatmap(
-    sim: np.ndarray, labels: Sequence[str], title: str = "", ax: Axes | None = None
+    sim: np.ndarray, labels: Sequence[str], title: str = "", ax: Axes | None = None,
+    fontsize: float = 9,
 ) -> Axes:
-    """A heat-map of a small similarity matrix with listing labels and the values printed."""
+    """A heat-map of a small similarity matrix with listing labels and the values printed
+    (``fontsize`` for both: the book shows figures about 7 inches wide)."""
     sim = np.asarray(sim)
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] != len(labels):
         raise ValueError(
@@ -82,8 +84,8 @@ def plot_similarity_heatmap(
     image = ax.imshow(sim, vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(labels)))
     ax.set_yticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
-    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=fontsize)
+    ax.set_yticklabels(labels, fontsize=fontsize)
     for i in range(sim.shape[0]):
         for j in range(sim.shape[1]):
             ax.text(
@@ -92,7 +94,7 @@ def plot_similarity_heatmap(
                 f"{sim[i, j]:.2f}",
                 ha="center",
                 va="center",
-                fontsize=6,
+                fontsize=fontsize - 1 if sim.shape[0] > 6 else fontsize,
                 color="white" if sim[i, j] < 0.6 else "black",
             )
     ax.set_title(title)
@@ -101,17 +103,22 @@ def plot_similarity_heatmap(
 
 
 def plot_images(
-    images: Sequence, titles: Sequence[str], ncols: int = 6, width: float = 1.6, wrap_at: int = 24
+    images: Sequence, titles: Sequence[str], ncols: int = 3, width: float = 2.3, wrap_at: int = 26,
+    fontsize: float = 9,
 ):
-    """A grid of photos, each titled with its text wrapped at ``wrap_at`` characters; returns the figure."""
+    """A grid of photos, ``ncols`` to a row and ``width`` inches each, titled with their text
+    wrapped at ``wrap_at`` characters in ``fontsize`` points; returns the figure."""
     if len(images) != len(titles) or not images:
         raise ValueError("give one title per image (and at least one image)")
+    ncols = min(ncols, len(images))
     nrows = int(np.ceil(len(images) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 2.9 * width * nrows / 1.6))
+    lines = max(len(textwrap.wrap(t, wrap_at)) for t in titles)
+    row_height = width * 4 / 3 + lines * fontsize / 72 * 1.3  # portrait photos + title lines
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, row_height * nrows), squeeze=False)
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, img, title in zip(np.ravel(axes), images, titles, strict=False):
         ax.imshow(img)
-        ax.set_title(textwrap.fill(title, wrap_at), fontsize=6)
+        ax.set_title(textwrap.fill(title, wrap_at), fontsize=fontsize)
     fig.tight_layout()
     return fig

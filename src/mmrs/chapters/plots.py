@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from ..data.interactions import InteractionData
 from ..data.stats import degree_ccdf, degrees, lorenz_curve, train_degree_of_split_items
@@ -83,9 +84,9 @@ def plot_split_item_degrees(
     clipped = np.minimum(deg, max_degree)
     bins = np.arange(-0.5, max_degree + 1.5, 1.0)
     ax.hist(clipped, bins=bins, color="tab:blue", alpha=0.8)
-    ax.set_xlabel(f"item's training interactions (last bar: ≥ {max_degree})")
+    ax.set_xlabel(f"training interactions of the item (≥ {max_degree}: last bar)")
     ax.set_ylabel(f"{split} interactions")
-    ax.set_title(f"{data.name}: how well-known are the {split} items?")
+    ax.set_title(data.name)  # short: three panels share one row
     return ax
 
 
@@ -106,6 +107,7 @@ def plot_history(
         if best in epochs:
             ax.plot([best], [values[epochs.index(best)]], marker="*", markersize=12, color=line.get_color())
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel(f"valid {metric}")
     ax.set_title(f"Validation {metric} during training (★ = best epoch)")
     ax.grid(True, alpha=0.3)

@@ -23,6 +23,20 @@ MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
 """MMRec's published full-ranking results (R@20, N@20; BM3 paper Table 3 / MMRec), test-selected."""
 
 
+def int_columns(frame: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """A copy of ``frame`` with the count ``columns`` as integers, for display.
+
+    Chapters set ``pd.options.display.float_format`` for metrics; a count stored as a float (a
+    concatenation or a transpose upcasts it) would otherwise print as ``118,551.0000``. Columns
+    with missing values become pandas' nullable ``Int64``; absent columns are ignored.
+    """
+    out = frame.copy()
+    for c in columns:
+        if c in out:
+            out[c] = out[c].round().astype("Int64" if out[c].isna().any() else "int64")
+    return out
+
+
 def load_all_records(folder: str | Path | None = None) -> list[dict]:
     """Every training run under ``folder`` (default: the ``book/results`` that
     :func:`mmrs.records.results_folder` finds) and its sub-folders (``grid/`` holds the other

@@ -151,8 +151,12 @@ def simulate_fashion(
     features: bool = True,
     progress: bool = True,
     catalogue=None,
+    device: str | None = None,
 ) -> FashionSim:
-    """Simulate ``fashion-sim`` (module docstring); sizes from ``SIZES[size]`` unless given."""
+    """Simulate ``fashion-sim`` (module docstring); sizes from ``SIZES[size]`` unless given.
+
+    ``device`` is where uncached item features are extracted (:func:`item_features`); it does
+    not change the simulation."""
     from .fashion import load_fashion
 
     if size not in SIZES:
@@ -167,7 +171,7 @@ def simulate_fashion(
         raise ValueError(f"n_items={n_items} exceeds the {len(pool)} eligible products")
     items = pool.iloc[np.sort(rng.choice(len(pool), size=n_items, replace=False))]
     items = items.reset_index().rename(columns={items.index.name or "index": "product_id"})
-    pool_feats = item_features(catalogue, items, progress) if features else {}
+    pool_feats = item_features(catalogue, items, progress, device) if features else {}
     user_deg, item_deg = real_degrees(degrees_from)
     log_w = np.log(rng.choice(item_deg, size=n_items).astype(np.float64))
     tastes = draw_tastes(rng, items, n_users)
@@ -206,11 +210,14 @@ def simulate_fashion(
     )
 
 
-def item_features(catalogue, items: pd.DataFrame, progress: bool = True) -> dict[str, np.ndarray]:
+def item_features(
+    catalogue, items: pd.DataFrame, progress: bool = True, device: str | None = None
+) -> dict[str, np.ndarray]:
     """``{"text": MiniLM(title), "image": EfficientNet-Lite0(photo)}``, rows in ``items`` order.
 
     Cached per list of product ids (:func:`mmrs.features.cached_features`); the simulation calls
-    it on the drawn items before the 5-core filter, so the key depends only on size and seed.
+    it on the drawn items before the 5-core filter, so the key depends only on size and seed
+    (not on ``device``, where the encoders run when the cache misses).
     """
     from ..features import (
         IMAGE_ENCODER,
@@ -223,12 +230,13 @@ def item_features(catalogue, items: pd.DataFrame, progress: bool = True) -> dict
     ids = [int(i) for i in items["product_id"]]
     titles = dict(zip(ids, items["title"], strict=True))
     text = cached_features(
-        TEXT_ENCODER, NAME, ids, lambda k: text_embeddings([titles[i] for i in k], progress=progress),
+        TEXT_ENCODER, NAME, ids,
+        lambda k: text_embeddings([titles[i] for i in k], progress=progress, device=device),
         progress=progress,
     )
     image = cached_features(
         IMAGE_ENCODER, NAME, ids,
-        lambda k: image_embeddings([catalogue.image(i) for i in k], progress=progress),
+        lambda k: image_embeddings([catalogue.image(i) for i in k], progress=progress, device=device),
         chunk_size=128, progress=progress,
     )
     return {"image": image, "text": text}

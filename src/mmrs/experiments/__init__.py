@@ -230,6 +230,7 @@ def _benchmarks() -> Experiment:
               "--kinds", "ivf", "--threads", "2", depends=("src/mmrs/matching",)),
         bench("retrieval", "bench_retrieval.py",
               depends=("src/mmrs/features", "src/mmrs/hierarchical")),
+        bench("notebook_memory", "bench_notebook_memory.py", depends=("book", "src/mmrs")),
     )
     return Experiment("benchmarks", "3-7", "Speed and memory comparisons shown in the chapters",
                       points)

@@ -22,12 +22,19 @@ from typing import Any
 import torch
 
 from .. import records
-from ..config import PROFILES, profile
+from ..config import PROFILES, device_name, profile
 from ..data.fashion_sim import SIZES
 from ..metrics import rare_item_metrics
 from ..models.bm3 import BM3
 from ..train import TrainConfig, train
-from .common import json_out, non_negative_int, positive_int, simulation_dataset
+from .common import (
+    add_device_argument,
+    checked_device,
+    json_out,
+    non_negative_int,
+    positive_int,
+    simulation_dataset,
+)
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "BM3 (v+t)": {"modalities": ("image", "text")},
@@ -51,11 +58,12 @@ def make_model(variant: str, data: Any, **hparams: Any) -> Any:
     raise ValueError(f"unknown variant {variant!r}; choose from {[*VARIANTS, *BASELINES]}")
 
 
-def capped_config(max_epochs: int, patience: int) -> TrainConfig:
+def capped_config(max_epochs: int, patience: int, device: str | None = None) -> TrainConfig:
     """The training settings of the replication runs: an epoch cap recorded with a note that a
-    run which did not stop early hit the cap and may not have converged."""
+    run which did not stop early hit the cap and may not have converged; ``device`` as
+    :func:`mmrs.config.device_name` (default ``$MMRS_DEVICE`` or ``cpu``)."""
     return TrainConfig(
-        max_epochs=max_epochs, patience=patience,
+        max_epochs=max_epochs, patience=patience, device=device_name(device),
         extra={
             "epoch_cap": max_epochs,
             "note": "epochs capped for CPU time: a run with stopped_early false hit the cap "
@@ -104,13 +112,16 @@ def parser() -> argparse.ArgumentParser:
                      default=[*VARIANTS, *BASELINES], metavar="VARIANT",
                      help=f"table rows to train, from: {', '.join([*VARIANTS, *BASELINES])}")
     out.add_argument("--torch-threads", type=positive_int, default=1)
+    add_device_argument(out, "train and extract features")
     out.add_argument("--out", type=json_out, required=True)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    device = checked_device(cli, args.device)
     prof = profile(args.profile)
     size = args.size or prof.fashion_sim
     max_epochs = args.max_epochs or prof.epoch_cap
@@ -119,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
 
     command = shlex.join(["python", "-m", "mmrs.experiments.bm3", *argv])
     tic = time.perf_counter()
-    sim = simulate_fashion(size=size, seed=args.seed)
+    sim = simulate_fashion(size=size, seed=args.seed, device=device)
     data_seconds = time.perf_counter() - tic
-    config = capped_config(max_epochs, args.patience)
+    config = capped_config(max_epochs, args.patience, device)
     dataset = simulation_dataset(sim)
     runs = run_variants(sim.data, args.variants, config, args.seed, command, dataset)
     record = records.new_record(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import records
+from ..config import DEVICE_ENV, DEVICES, device_name, resolve_device
 from ..data.registry import REGISTRY
 
 
@@ -34,6 +35,28 @@ def _int_at_least(text: str, low: int) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"{value} is below the minimum {low}")
     return value
+
+
+def add_device_argument(parser: argparse.ArgumentParser, what: str = "train") -> None:
+    """``--device {auto,cpu,cuda,mps}`` (default ``$MMRS_DEVICE``, else ``cpu``: the recorded
+    numbers were made on the CPU; ``auto`` must be asked for)."""
+    parser.add_argument(
+        "--device", choices=DEVICES, default=None,
+        help=f"where to {what}: auto (CUDA, then MPS, else CPU), cpu, cuda or mps "
+        f"(default: ${DEVICE_ENV} or cpu)",
+    )
+
+
+def checked_device(cli: argparse.ArgumentParser, name: str | None) -> str:
+    """:func:`mmrs.config.device_name` of ``name``, checked once against the machine so that an
+    unknown ``$MMRS_DEVICE`` or an unavailable accelerator ends the command with argparse's
+    one-line error (exit code 2) before any data is loaded."""
+    try:
+        key = device_name(name)
+        resolve_device(key)
+    except (RuntimeError, ValueError) as error:
+        cli.error(f"argument --device: {error}")
+    return key
 
 
 def json_out(text: str) -> Path:

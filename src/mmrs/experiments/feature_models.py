@@ -29,7 +29,15 @@ from ..metrics import rare_item_metrics
 from ..models import MODELS
 from ..train import TrainConfig, train
 from .bm3 import capped_config
-from .common import json_out, non_negative_int, parse_settings, positive_int, simulation_dataset
+from .common import (
+    add_device_argument,
+    checked_device,
+    json_out,
+    non_negative_int,
+    parse_settings,
+    positive_int,
+    simulation_dataset,
+)
 
 
 def run_point(
@@ -69,6 +77,7 @@ def parser() -> argparse.ArgumentParser:
                      help=f"default: the profile's epoch cap (now {prof.epoch_cap})")
     out.add_argument("--patience", type=non_negative_int, default=20)
     out.add_argument("--torch-threads", type=positive_int, default=1)
+    add_device_argument(out, "train and extract features")
     out.add_argument("--out", type=json_out, required=True)
     return out
 
@@ -81,15 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         hparams = parse_settings(args.set, args.model)
     except argparse.ArgumentTypeError as error:
         cli.error(str(error))
+    device = checked_device(cli, args.device)
     prof = profile(args.profile)
     torch.set_num_threads(args.torch_threads)
     from ..data.fashion_sim import simulate_fashion
 
     command = shlex.join(["python", "-m", "mmrs.experiments.feature_models", *argv])
     tic = time.perf_counter()
-    sim = simulate_fashion(size=args.size or prof.fashion_sim, seed=args.seed)
+    sim = simulate_fashion(size=args.size or prof.fashion_sim, seed=args.seed, device=device)
     data_seconds = time.perf_counter() - tic
-    config = capped_config(args.max_epochs or prof.epoch_cap, args.patience)
+    config = capped_config(args.max_epochs or prof.epoch_cap, args.patience, device)
     record = run_point(args.model, sim.data, config, args.seed, command,
                        simulation_dataset(sim), **hparams)
     record["seeds"]["simulation"] = args.seed

@@ -17,31 +17,36 @@ from dataclasses import asdict
 import numpy as np
 
 from .. import records
-from ..config import PROFILES
+from ..config import PROFILES, device_name
 from ..data.registry import REGISTRY
 from ..hierarchical.cascade import flat_scores
 from ..hierarchical.experiment import LEVELS, evaluate, fit, prepare
 from ..hierarchical.interference import confusion_pairs, cross_category_share
 from ..hierarchical.latency import query_latency
 from ..retrieval.sizes import sizes
-from .common import json_out
+from .common import add_device_argument, checked_device, json_out
 
 DEFAULT_SEED = 6
 
 
-def run(profile: str | None = None, seed: int = DEFAULT_SEED, progress: bool = True, catalogue=None) -> dict:
-    """Run the whole experiment and return the results record (a JSON-ready dict)."""
+def run(
+    profile: str | None = None, seed: int = DEFAULT_SEED, progress: bool = True, catalogue=None,
+    device: str | None = None,
+) -> dict:
+    """Run the whole experiment and return the results record (a JSON-ready dict); features,
+    towers, routers and heads on ``device`` (default ``$MMRS_DEVICE`` or ``cpu``)."""
     import torch
 
     from ..data import load_fashion
 
     torch.set_num_threads(1)
+    device = device_name(device)
     sz = sizes(profile)
     t0 = time.perf_counter()
     catalogue = catalogue if catalogue is not None else load_fashion()
-    data = prepare(catalogue, sz, seed, progress)
+    data = prepare(catalogue, sz, seed, progress, device=device)
     t_fit = time.perf_counter()
-    fitted = fit(data, sz, seed, progress=progress)
+    fitted = fit(data, sz, seed, progress=progress, device=device)
     t_eval = time.perf_counter()
     levels = {level: evaluate(data, fitted, sz, level) for level in LEVELS}
     te = data.rows["test"]
@@ -75,7 +80,7 @@ def run(profile: str | None = None, seed: int = DEFAULT_SEED, progress: bool = T
     return records.new_record(
         "hierarchical",
         dataset=records.dataset_entry("fashion-small", f"$MMRS_DATA/{spec.folder}", spec.files, sizes_),
-        config={**asdict(sz), "profile": sz.name},
+        config={**asdict(sz), "profile": sz.name, "device": device},
         seeds={"model": seed},
         metrics=_jsonable(metrics),
         timings={
@@ -97,13 +102,16 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--profile", choices=sorted(PROFILES), default=None,
                      help="ci or full (default: $MMRS_PROFILE or ci)")
     out.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    add_device_argument(out, "extract features and train")
     out.add_argument("--out", type=json_out, required=True, help="where to write the JSON record")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    record = run(args.profile, args.seed)
+    cli = parser()
+    args = cli.parse_args(argv)
+    device = checked_device(cli, args.device)
+    record = run(args.profile, args.seed, device=device)
     records.save(record, args.out)
     print(f"wrote {args.out}")
     return 0

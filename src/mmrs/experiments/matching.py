@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import records
-from ..config import PROFILES, profile
+from ..config import PROFILES, device_name, profile
 from ..features.cache import cached_features
 from ..features.image import IMAGE_ENCODER, image_embeddings
 from ..features.text import TEXT_ENCODER, text_embeddings
@@ -30,7 +30,7 @@ from ..matching.embeddings import Embedding, tfidf_embeddings
 from ..matching.fashion_listings import FashionListings, build_fashion_listings, fashion_products
 from ..matching.ladder import LadderResult, run_ladder
 from ..matching.split import split_groups
-from .common import json_out, non_negative_int
+from .common import add_device_argument, checked_device, json_out, non_negative_int
 
 DATASETS = ("abt-buy", "amazon-google", "fashion")
 DEFAULT_SEED = 2021
@@ -52,6 +52,8 @@ class MatchingTask:
     listings: object
     timings: dict[str, dict] = field(default_factory=dict)
     fashion: FashionListings | None = None
+    device: str = "cpu"
+    """Where uncached features were extracted (:func:`mmrs.config.device_name`)."""
 
 
 def _timed_features(
@@ -81,11 +83,18 @@ def _timed_features(
 
 
 def prepare(
-    dataset: str, profile_name: str | None = None, seed: int = DEFAULT_SEED, progress: bool = True
+    dataset: str,
+    profile_name: str | None = None,
+    seed: int = DEFAULT_SEED,
+    progress: bool = True,
+    device: str | None = None,
 ) -> MatchingTask:
-    """Load ``dataset``, compute (or read cached) features and split the groups."""
+    """Load ``dataset``, compute (or read cached) features and split the groups. Features that
+    are not cached are extracted on ``device`` (default ``$MMRS_DEVICE`` or ``cpu``); the cache
+    key does not depend on it."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    device = device_name(device)
     prof = profile(profile_name)
     timings: dict[str, dict] = {}
     fashion = None
@@ -100,7 +109,9 @@ def prepare(
             IMAGE_ENCODER,
             fashion.name,
             fashion.keys(),
-            lambda keys: image_embeddings(fashion.images(_rows(fashion, keys)), progress=progress),
+            lambda keys: image_embeddings(
+                fashion.images(_rows(fashion, keys)), progress=progress, device=device
+            ),
             chunk=512,
             progress=progress,
         )
@@ -109,7 +120,7 @@ def prepare(
             TEXT_ENCODER,
             "titles",
             titles,
-            lambda t: text_embeddings(list(t), progress=progress),
+            lambda t: text_embeddings(list(t), progress=progress, device=device),
             chunk=None,
             progress=progress,
         )
@@ -131,7 +142,7 @@ def prepare(
             TEXT_ENCODER,
             "titles",
             titles,
-            lambda t: text_embeddings(list(t), progress=progress),
+            lambda t: text_embeddings(list(t), progress=progress, device=device),
             chunk=None,
             progress=progress,
         )
@@ -139,7 +150,7 @@ def prepare(
     groups = listings["group_id"].to_numpy()
     val_mask = split_groups(groups, VAL_FRACTION, seed)
     return MatchingTask(
-        dataset, prof.name, seed, views, groups, val_mask, listings, timings, fashion
+        dataset, prof.name, seed, views, groups, val_mask, listings, timings, fashion, device
     )
 
 
@@ -187,6 +198,7 @@ def make_record(
             else {}
         ),
         "profile": task.profile,
+        "device": task.device,
     }
     return records.new_record(
         "matching",
@@ -220,9 +232,11 @@ def run(
     out: Path | None = None,
     progress: bool = True,
     command: str | None = None,
+    device: str | None = None,
 ) -> tuple[dict, MatchingTask, LadderResult]:
-    """Prepare, run the ladder, and (with ``out``) write the record. Returns all three."""
-    task = prepare(dataset, profile_name, seed, progress)
+    """Prepare, run the ladder, and (with ``out``) write the record. Returns all three.
+    ``device``: where uncached features are extracted (:func:`prepare`)."""
+    task = prepare(dataset, profile_name, seed, progress, device)
     tic = time.perf_counter()
     result = run_ladder(task.views, task.groups, task.val_mask, stages=stages, progress=progress)
     record = make_record(
@@ -245,16 +259,20 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--stages", type=non_negative_int, default=STAGES)
     out.add_argument("--out", type=json_out, default=None, help="JSON record to write")
     out.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_device_argument(out, "extract features")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    device = checked_device(cli, args.device)
     command = shlex.join(["python", "-m", "mmrs.experiments.matching", *argv])
     record, _, result = run(
-        args.dataset, args.profile, args.seed, args.stages, args.out, not args.quiet, command
+        args.dataset, args.profile, args.seed, args.stages, args.out, not args.quiet, command,
+        device,
     )
     print(result.table.drop(columns="config").to_string(float_format=lambda v: f"{v:.4f}"))
     if args.out:

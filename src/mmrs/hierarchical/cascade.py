@@ -20,15 +20,20 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from ..devices import module_device
 from ..retrieval.towers import LockedTowers
 
 
 def embed(model: LockedTowers, image: np.ndarray | None = None, text: np.ndarray | None = None) -> np.ndarray:
-    """Unit vectors of ``image`` (if given) else ``text`` features under ``model``'s heads."""
+    """Unit vectors of ``image`` (if given) else ``text`` features under ``model``'s heads
+    (computed on the model's device, returned as a CPU NumPy array)."""
+    device = module_device(model)
     with torch.no_grad():
         if image is not None:
-            return model.encode_image(torch.from_numpy(np.asarray(image, np.float32))).numpy()
-        return model.encode_text(torch.from_numpy(np.asarray(text, np.float32))).numpy()
+            x = torch.from_numpy(np.asarray(image, np.float32)).to(device)
+            return model.encode_image(x).cpu().numpy()
+        t = torch.from_numpy(np.asarray(text, np.float32)).to(device)
+        return model.encode_text(t).cpu().numpy()
 
 
 def flat_scores(model: LockedTowers, q_text: np.ndarray, g_image: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@
 the flat towers, then per routing level a stage-1 router and stage-2 heads; :func:`evaluate`
 scores every variant (flat, flat restricted to the predicted / true category, cascade with
 predicted / true category, soft top-m cascade) with :mod:`mmrs.retrieval.task`'s metrics.
+``device`` (default :func:`mmrs.config.device_name`: ``$MMRS_DEVICE`` or the CPU) is where the
+features are extracted and every head and router is trained; scores come back as NumPy arrays.
 """
 
 from __future__ import annotations
@@ -69,14 +71,17 @@ class Fitted:
     levels: dict[str, Level] = field(default_factory=dict)
 
 
-def prepare(catalogue, sz: RetrievalSizes, seed: int, progress: bool = True) -> Data:
-    """Stratified sample of ``sz.n_products`` products, a disjoint split, and their features."""
+def prepare(
+    catalogue, sz: RetrievalSizes, seed: int, progress: bool = True, device: str | None = None
+) -> Data:
+    """Stratified sample of ``sz.n_products`` products, a disjoint split, and their features
+    (extracted on ``device`` when not cached)."""
     ids = stratified_sample(catalogue.products, sz.n_products, seed)
     products = catalogue.products.loc[ids]
     split = split_products(catalogue.products, ids, seed, sz.fractions)
     pos = pd.Series(np.arange(len(ids)), index=ids)
     rows = {k: pos.loc[v].to_numpy() for k, v in split.items()}
-    image, text, timings = product_features(catalogue, ids, progress=progress)
+    image, text, timings = product_features(catalogue, ids, progress=progress, device=device)
     return Data(products, image, text, rows, timings)
 
 
@@ -98,26 +103,36 @@ def validation_ndcg(data: Data, k: int = 10):
     return score
 
 
-def fit(data: Data, sz: RetrievalSizes, seed: int, levels=LEVELS, progress: bool = True) -> Fitted:
+def fit(
+    data: Data, sz: RetrievalSizes, seed: int, levels=LEVELS, progress: bool = True,
+    device: str | None = None,
+) -> Fitted:
     """Flat towers (CLIP loss, epoch selected on validation NDCG@10), then a router and
-    stage-2 heads per level, and the ``flat+`` control."""
+    stage-2 heads per level, and the ``flat+`` control, all trained on ``device``."""
+    from ..config import resolve_device
+
+    where = resolve_device(device)
     tr = data.rows["train"]
     flat, log = train_towers(
         data.image[tr], data.text[tr], epochs=sz.epochs, seed=seed, batch_size=sz.batch_size,
         lr=sz.lr, select=validation_ndcg(data) if len(data.rows["valid"]) else None,
-        dim=sz.dim, hidden=sz.hidden, progress=progress, desc="flat towers",
+        dim=sz.dim, hidden=sz.hidden, progress=progress, desc="flat towers", device=where,
     )
     flat_plus, _ = train_towers(
         data.image[tr], data.text[tr], epochs=sz.specialise_epochs, seed=seed,
         batch_size=sz.batch_size, lr=SPECIALISE_LR, model=flat.copy(), progress=False,
+        device=where,
     )
     fitted = Fitted(flat, log, flat_plus)
     for level in levels:
         codes, labels = data.codes(level)
-        router = train_router(data.text[tr], codes[tr], len(labels), epochs=sz.router_epochs, seed=seed)
+        router = train_router(
+            data.text[tr], codes[tr], len(labels), epochs=sz.router_epochs, seed=seed, device=where
+        )
         heads = specialise_heads(
             flat, data.image[tr], data.text[tr], codes[tr], min_items=sz.min_specialise,
             epochs=sz.specialise_epochs, seed=seed, batch_size=sz.batch_size, progress=progress,
+            device=where,
         )
         fitted.levels[level] = Level(level, codes, labels, router, heads)
     return fitted

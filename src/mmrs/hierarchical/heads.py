@@ -9,6 +9,8 @@ categories fall back to the shared heads (too few pairs to fine-tune without ove
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -31,8 +33,10 @@ def specialise_heads(
     batch_size: int = 128,
     lr: float = SPECIALISE_LR,
     progress: bool = True,
+    device: Any = None,
 ) -> dict[int, LockedTowers]:
-    """``{category code: fine-tuned copy of shared}`` for categories with ``≥ min_items`` pairs."""
+    """``{category code: fine-tuned copy of shared}`` for categories with ``≥ min_items`` pairs,
+    trained on ``device`` (:func:`~mmrs.retrieval.train.train_towers`)."""
     counts = np.bincount(codes)
     big = [int(c) for c in np.flatnonzero(counts >= min_items)]
     heads: dict[int, LockedTowers] = {}
@@ -40,6 +44,6 @@ def specialise_heads(
         rows = codes == c
         heads[c], _ = train_towers(
             image[rows], text[rows], epochs=epochs, seed=seed + c, batch_size=batch_size,
-            lr=lr, model=shared.copy(), progress=False,
+            lr=lr, model=shared.copy(), progress=False, device=device,
         )
     return heads

@@ -20,7 +20,7 @@ Steps, each tuned on validation groups and scored on test groups (kNN inside eac
 :meth:`LadderResult.selected_step` is the step with the best *validation* F1 — what one would
 submit; the test columns of the other rows are reported for the ablation, not for selection.
 
-The seed's public-LB ladder (seed 001) follows the same order on Shopee's data.
+The Shopee winners' reported public-LB ladder follows the same order on Shopee's data.
 """
 
 from __future__ import annotations

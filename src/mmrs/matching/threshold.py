@@ -12,7 +12,7 @@ positive; the listing itself has score :data:`SELF_SCORE` = 2.5, above any neigh
   listing itself is certainly incomplete. With ``min2``, such a listing also gets its nearest
   other neighbour when ``d`` is below a *relaxed* threshold ``t₂ ≥ t`` (``t₂ = ∞`` accepts it
   unconditionally). This is our reading of the winners' rule "keep at least two matches by
-  relaxing the threshold for the second neighbour" (seed 001); the write-up itself was not
+  relaxing the threshold for the second neighbour" (the Shopee 1st-place write-up); the write-up itself was not
   available offline, and ``t₂`` is tuned on validation groups like any other threshold.
 * **Union.** Matches from several embeddings (image, text, comb) are merged: j ∈ M(i) if any
   embedding accepts it; the stored score is the largest.

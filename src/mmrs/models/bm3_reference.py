@@ -57,7 +57,7 @@ class ReferenceBM3(BM3):
         terms = {"ui": cosine_loss(u_online, i_target), "iu": cosine_loss(i_online, u_target)}
         terms["rec"] = terms["ui"] + terms["iu"]
         terms["reg"] = emb_loss(u_online_ori, i_online_ori)
-        cl = torch.zeros(())
+        cl = u_online_ori.new_zeros(())
         for m in self.modalities:
             online = self.predict(feats_online[m])[pos]
             if self.use_inter:

@@ -40,7 +40,7 @@ class MostPop(Recommender):
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None
     ) -> torch.Tensor:
         """Zero: MostPop has nothing to learn."""
-        return torch.zeros((), dtype=torch.float32)
+        return self.item_degree.new_zeros(())
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """``[b, n_items]``: every row is the item-degree vector."""

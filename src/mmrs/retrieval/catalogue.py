@@ -80,12 +80,13 @@ def split_products(
 
 
 def product_features(
-    catalogue, ids: np.ndarray, progress: bool = True
+    catalogue, ids: np.ndarray, progress: bool = True, device: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """``(image [n, 1280], text [n, 384], seconds)`` for ``ids`` (rows in the order of ``ids``).
 
-    Cached under ``(encoder, "fashion-products", ids)``; ``seconds`` holds the wall time of each
-    step (near 0 on a cache hit).
+    Cached under ``(encoder, "fashion-products", ids)`` whatever the ``device`` the encoders ran
+    on (default :func:`mmrs.config.device_name`); ``seconds`` holds the wall time of each step
+    (near 0 on a cache hit).
     """
     ids = [int(i) for i in ids]
     titles = catalogue.products.loc[ids, "title"].tolist()
@@ -93,7 +94,9 @@ def product_features(
     t0 = time.perf_counter()
     image = cached_features(
         IMAGE_ENCODER, DATASET_KEY, ids,
-        lambda chunk: image_embeddings([catalogue.image(i) for i in chunk], progress=progress),
+        lambda chunk: image_embeddings(
+            [catalogue.image(i) for i in chunk], progress=progress, device=device
+        ),
         chunk_size=500, progress=progress,
     )
     timings["image_s"] = time.perf_counter() - t0
@@ -101,7 +104,7 @@ def product_features(
     lookup = dict(zip(ids, titles, strict=True))
     text = cached_features(
         TEXT_ENCODER, DATASET_KEY, ids,
-        lambda chunk: text_embeddings([lookup[i] for i in chunk], progress=progress),
+        lambda chunk: text_embeddings([lookup[i] for i in chunk], progress=progress, device=device),
         progress=progress,
     )
     timings["text_s"] = time.perf_counter() - t0

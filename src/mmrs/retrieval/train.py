@@ -5,6 +5,10 @@ of the batch are the negatives. Adam on the heads and on ``logit_scale``, which 
 ``[0, log 100]`` after each step as in CLIP. With ``select`` (a function of the model, higher is
 better) or ``valid`` pairs (text→image recall@10 among the validation photos), the best epoch is
 kept.
+
+Training runs on ``device`` (default :func:`mmrs.config.device_name`: ``$MMRS_DEVICE`` or the
+CPU): the heads are initialised on the CPU from the seed, then moved, so the same seed starts
+from the same weights everywhere; the returned model stays on that device.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..config import resolve_device
+from ..devices import module_device
 from .loss import clip_loss
 from .towers import LockedTowers
 
@@ -34,10 +40,12 @@ class TrainLog:
 
 
 def pair_recall(model: LockedTowers, image: np.ndarray, text: np.ndarray, k: int = 10) -> float:
-    """Share of titles whose own photo is among the ``k`` most similar photos of the set."""
+    """Share of titles whose own photo is among the ``k`` most similar photos of the set (computed
+    on the model's device)."""
+    device = module_device(model)
     with torch.no_grad():
-        u = model.encode_image(torch.from_numpy(image))
-        w = model.encode_text(torch.from_numpy(text))
+        u = model.encode_image(torch.from_numpy(image).to(device))
+        w = model.encode_text(torch.from_numpy(text).to(device))
         sims = w @ u.T
         own = sims.diagonal().unsqueeze(1)
         rank = (sims > own).sum(dim=1)
@@ -59,15 +67,19 @@ def train_towers(
     hidden: int = 512,
     progress: bool = True,
     desc: str = "contrastive",
+    device: str | torch.device | None = None,
 ) -> tuple[LockedTowers, TrainLog]:
-    """Train (or continue training ``model``) on row-aligned ``image``/``text`` features."""
+    """Train (or continue training ``model``) on row-aligned ``image``/``text`` features, on
+    ``device`` (module docstring); the model is moved there and returned there."""
     import time
 
+    device = resolve_device(device)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = model if model is not None else LockedTowers(image.shape[1], text.shape[1], dim, hidden)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x_all, t_all = torch.from_numpy(image), torch.from_numpy(text)
+    x_all, t_all = torch.from_numpy(image).to(device), torch.from_numpy(text).to(device)
     log, best, best_state = TrainLog(), -1.0, None
     start = time.perf_counter()
     n = len(image)
@@ -75,7 +87,7 @@ def train_towers(
         model.train()
         order, losses = rng.permutation(n), []
         for b in range(0, n - 1, batch_size):
-            idx = torch.from_numpy(order[b : b + batch_size])
+            idx = torch.from_numpy(order[b : b + batch_size]).to(device)
             if len(idx) < 2:
                 continue
             loss = clip_loss(*model(x_all[idx], t_all[idx]))
