@@ -191,3 +191,22 @@ def test_versions_come_from_installed_metadata_not_imports():
     assert found["numpy"] == metadata.version("numpy")
     assert found["mmrs"] == metadata.version("mmrs")
     assert set(found) <= {"python", *provenance.PACKAGES}
+
+
+def test_git_state_is_the_tree_the_process_started_with(monkeypatch):
+    from mmrs import provenance
+
+    monkeypatch.setattr(provenance, "_STARTED_WITH", None)
+    calls = iter([("abc", False), ("def", True)])
+
+    def fake():
+        revision, dirty = next(calls)
+        monkeypatch.setattr(provenance, "git_dirty", lambda: dirty)
+        return revision
+
+    monkeypatch.setattr(provenance, "git_revision", fake)
+    first = provenance.git_state()
+    assert first == {"revision": "abc", "dirty": False}
+    assert provenance.git_state() == first  # edits after the start do not change the record
+    assert records.new_record("benchmark", dataset=records.dataset_entry("x"), config={},
+                              metrics={}, argv=["x"])["git"] == first

@@ -50,6 +50,19 @@ def git_dirty() -> bool | None:
     return None if out is None else bool(out.strip())
 
 
+_STARTED_WITH: dict[str, Any] | None = None
+
+
+def git_state() -> dict[str, Any]:
+    """``{"revision", "dirty"}`` of the code this process started with: computed at the first
+    call and kept, so a record made at the end of a long run states the tree the run began from
+    (runners call it before they load data), not edits made while it ran."""
+    global _STARTED_WITH
+    if _STARTED_WITH is None:
+        _STARTED_WITH = {"revision": git_revision(), "dirty": git_dirty()}
+    return dict(_STARTED_WITH)
+
+
 PACKAGES: tuple[str, ...] = (
     "mmrs", "numpy", "scipy", "torch", "pandas", "faiss-cpu", "scikit-learn", "open-clip-torch",
     "timm", "sentence-transformers", "torch-geometric",
@@ -125,7 +138,7 @@ def new_record(
         "peak_rss_mb": peak_rss_mb,
         "command": command if command is not None else shlex.join(argv),
         "argv": argv,
-        "git": {"revision": git_revision(), "dirty": git_dirty()},
+        "git": git_state(),
         "versions": versions(),
         "machine": machine(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -39,7 +39,7 @@ from .data.interactions import InteractionData
 from .metrics import DEFAULT_KS, evaluate_split
 from .models.base import Recommender
 from .provenance import dataset_entry as _entry
-from .provenance import new_record
+from .provenance import git_state, new_record
 from .sampling import NegativeSampler
 
 Record = dict[str, Any]
@@ -414,6 +414,7 @@ def train(
     """
     config = config or TrainConfig()
     check_stop_metric(config)
+    git_state()  # the tree this run starts from is the one its record states
     device = resolve_device(config.device)
     with deterministic_algorithms(config.deterministic):
         rng = seed_everything(seed)

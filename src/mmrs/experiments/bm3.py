@@ -26,6 +26,7 @@ from ..config import PROFILES, device_name, profile
 from ..data.fashion_sim import SIZES
 from ..metrics import rare_item_metrics
 from ..models.bm3 import BM3
+from ..provenance import git_state
 from ..train import TrainConfig, train
 from .common import (
     add_device_argument,
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cli = parser()
     args = cli.parse_args(argv)
+    git_state()  # the record states the tree this run starts from
     device = checked_device(cli, args.device)
     prof = profile(args.profile)
     size = args.size or prof.fashion_sim

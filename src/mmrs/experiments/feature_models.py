@@ -27,6 +27,7 @@ from ..config import PROFILES, profile
 from ..data.fashion_sim import SIZES
 from ..metrics import rare_item_metrics
 from ..models import MODELS
+from ..provenance import git_state
 from ..train import TrainConfig, train
 from .bm3 import capped_config
 from .common import (
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cli = parser()
     args = cli.parse_args(argv)
+    git_state()  # the record states the tree this run starts from
     try:
         hparams = parse_settings(args.set, args.model)
     except argparse.ArgumentTypeError as error:

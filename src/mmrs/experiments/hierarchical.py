@@ -23,6 +23,7 @@ from ..hierarchical.cascade import flat_scores
 from ..hierarchical.experiment import LEVELS, evaluate, fit, prepare
 from ..hierarchical.interference import confusion_pairs, cross_category_share
 from ..hierarchical.latency import query_latency
+from ..provenance import git_state
 from ..retrieval.sizes import sizes
 from .common import add_device_argument, checked_device, json_out
 
@@ -110,6 +111,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
+    git_state()  # the record states the tree this run starts from
     device = checked_device(cli, args.device)
     record = run(args.profile, args.seed, device=device)
     records.save(record, args.out)

@@ -30,6 +30,7 @@ from ..matching.embeddings import Embedding, tfidf_embeddings
 from ..matching.fashion_listings import FashionListings, build_fashion_listings, fashion_products
 from ..matching.ladder import LadderResult, run_ladder
 from ..matching.split import split_groups
+from ..provenance import git_state
 from .common import add_device_argument, checked_device, json_out, non_negative_int
 
 DATASETS = ("abt-buy", "amazon-google", "fashion")
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cli = parser()
     args = cli.parse_args(argv)
+    git_state()  # the record states the tree this run starts from
     device = checked_device(cli, args.device)
     command = shlex.join(["python", "-m", "mmrs.experiments.matching", *argv])
     record, _, result = run(
