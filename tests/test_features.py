@@ -92,6 +92,160 @@ def test_image_shape_and_determinism():
         image_embeddings([np.zeros((4, 4, 3))], progress=False)
 
 
+def _reference_preprocess(images, size=224):
+    """The per-image preprocessing the batched one replaced (verbatim): the features in the
+    existing caches were made with it."""
+    import torch
+
+    arrays = [
+        np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC),
+                   dtype=np.float32) / 255.0
+        for img in images
+    ]
+    batch = (np.stack(arrays) - np.float32(0.5)) / np.float32(0.5)
+    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+
+
+def _reference_features(images, batch_size=64):
+    import torch
+
+    from mmrs.features.image import load_image_model
+
+    model, out = load_image_model("cpu"), []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = _reference_preprocess(images[start : start + batch_size])
+            out.append(model.forward_head(model.forward_features(batch), pre_logits=True).numpy())
+    return np.concatenate(out)
+
+
+class _Lazy:
+    """A lazy sequence of images that records which positions were read."""
+
+    def __init__(self, images):
+        self.images, self.read = images, []
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, k):
+        self.read.append(k)
+        return self.images[k]
+
+
+def _mixed_images() -> list[Image.Image]:
+    """Photo-sized random images in several modes (the catalogue's are RGB 60x80)."""
+    rng = np.random.default_rng(1)
+    rgb = [Image.fromarray(rng.integers(0, 256, size=(80, 60, 3), dtype=np.uint8))
+           for _ in range(5)]
+    return [*rgb, rgb[0].convert("L"), rgb[1].convert("RGBA"), rgb[2].resize((37, 51))]
+
+
+def test_batched_preprocess_is_bit_identical_to_the_per_image_one():
+    import torch
+
+    from mmrs.features.image import preprocess
+
+    images = _mixed_images()
+    new = preprocess(images)
+    assert new.shape == (len(images), 3, 224, 224) and new.is_contiguous()
+    assert torch.equal(new, _reference_preprocess(images))
+    assert preprocess(images, size=(128, 96)).shape == (len(images), 3, 128, 96)
+    with pytest.raises(TypeError, match="item 1"):
+        preprocess([images[0], "photo"])  # type: ignore[list-item]
+    for bad in (0, (96, 0), (96, -1)):
+        with pytest.raises(ValueError, match="size"):
+            preprocess(images, size=bad)
+
+
+def test_image_encoder_name_keeps_the_default_cache_key():
+    from mmrs.features.image import IMAGE_ENCODER, image_encoder_name
+
+    assert image_encoder_name() == image_encoder_name(224) == IMAGE_ENCODER
+    assert image_encoder_name((224, 224)) == IMAGE_ENCODER
+    assert image_encoder_name((128, 96)) == f"{IMAGE_ENCODER}-128x96"
+    assert image_encoder_name(160) == f"{IMAGE_ENCODER}-160x160"
+
+
+@needs(*IMAGE_ENCODER)
+def test_image_features_equal_the_per_image_pipeline():
+    images = _mixed_images()
+    reference = _reference_features(images, batch_size=3)
+    lazy = _Lazy(images)
+    new = image_embeddings(lazy, batch_size=3, progress=False)
+    np.testing.assert_allclose(new, reference, rtol=1e-5, atol=1e-5)
+    assert sorted(lazy.read) == list(range(len(images)))  # each photo decoded exactly once
+
+
+@needs(*IMAGE_ENCODER)
+def test_image_features_do_not_depend_on_the_batch_size():
+    images = _mixed_images()
+    whole = image_embeddings(images, batch_size=64, progress=False)
+    for batch_size in (1, 3, 7):
+        np.testing.assert_allclose(
+            image_embeddings(images, batch_size=batch_size, progress=False), whole,
+            rtol=1e-5, atol=1e-5,
+        )
+
+
+@needs(*IMAGE_ENCODER)
+def test_image_size_and_threads_parameters():
+    import torch
+
+    images = _mixed_images()[:3]
+    before = torch.get_num_threads()
+    small = image_embeddings(images, progress=False, size=(128, 96), threads=1)
+    assert torch.get_num_threads() == before  # restored
+    assert small.shape == (3, IMAGE_DIM) and np.isfinite(small).all()
+    assert not np.allclose(small, image_embeddings(images, progress=False))
+    assert len(classify(images, top=2, size=(128, 96))) == 3
+    assert classify([], top=2) == []
+    with pytest.raises(ValueError, match="threads"):
+        image_embeddings(images, progress=False, threads=0)
+    with pytest.raises(ValueError, match="size"):
+        image_embeddings(images, progress=False, size=0)
+    with pytest.raises(TypeError, match="item 1"):  # raised in the reading thread, seen here
+        image_embeddings(_Lazy([images[0], None]), batch_size=1, progress=False)
+
+
+@needs(*IMAGE_ENCODER)
+def test_image_features_resume_after_an_interruption(tmp_path):
+    images = _mixed_images()
+    ids = list(range(len(images)))
+    whole = image_embeddings(images, progress=False)
+    calls: list = []
+
+    def compute(chunk):
+        calls.append(list(chunk))
+        if 4 in chunk:
+            raise KeyboardInterrupt("interrupted")
+        return image_embeddings([images[i] for i in chunk], batch_size=2, progress=False)
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_features("img", "ds", ids, compute, chunk_size=3, root=tmp_path, progress=False)
+    calls.clear()
+
+    def resume(chunk):
+        calls.append(list(chunk))
+        return image_embeddings([images[i] for i in chunk], batch_size=5, progress=False)
+
+    done = cached_features("img", "ds", ids, resume, chunk_size=3, root=tmp_path, progress=False)
+    assert calls == [[3, 4, 5], [6, 7]]  # the finished chunk was read back, not recomputed
+    np.testing.assert_allclose(done, whole, rtol=1e-5, atol=1e-5)
+    again = cached_features("img", "ds", ids, resume, chunk_size=3, root=tmp_path, progress=False)
+    np.testing.assert_array_equal(again, done)
+    assert calls == [[3, 4, 5], [6, 7]]  # the full array is cached
+
+
+@needs(*IMAGE_ENCODER)
+def test_real_photos_match_the_per_image_pipeline(catalogue):
+    photos = [catalogue.image(i) for i in catalogue.image_ids()[:6]]
+    np.testing.assert_allclose(
+        image_embeddings(photos, batch_size=4, progress=False),
+        _reference_features(photos, batch_size=4), rtol=1e-5, atol=1e-5,
+    )
+
+
 # Products checked by hand: id → article type and the ImageNet classes
 # that count as plausible for it. Each photo's top-5 must contain one of them.
 PLAUSIBLE = {

@@ -149,3 +149,43 @@ def test_provenance_in_a_checkout_and_outside(monkeypatch, tmp_path):
     monkeypatch.setattr(provenance, "_HERE", tmp_path)  # not a git repository
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert provenance.git_revision() is None and provenance.git_dirty() is None
+
+
+def _seed_run(model: str, seed: int, test: float, reg: float = 0.1) -> dict:
+    record = _fake_record("amazon-baby", model, reg, 0.05, test)
+    record["seeds"] = {"model": seed, "split": 2023}
+    record["config"]["train"] = {"max_epochs": 200}
+    return record
+
+
+def test_seed_summary_and_paired_interval_by_hand():
+    from mmrs.chapters.tables import paired_difference, same_setting_runs, seed_summary
+
+    bm3 = [_seed_run("bm3", s, v) for s, v in ((2023, 0.085), (2024, 0.083), (2025, 0.087))]
+    lgn = [_seed_run("lightgcn", s, v) for s, v in ((2023, 0.077), (2024, 0.078), (2025, 0.076))]
+    other = _seed_run("bm3", 2024, 0.5, reg=0.01)  # another setting: never mixed in
+    runs = same_setting_runs(bm3[0], [bm3[2], bm3[1], other])
+    assert [r["seeds"]["model"] for r in runs] == [2023, 2024, 2025]
+    summary = seed_summary(runs)
+    # mean (.085 + .083 + .087) / 3 = .085; deviations 0, -.002, .002 -> sd sqrt(8e-6 / 2) = .002
+    assert summary["mean"] == pytest.approx(0.085) and summary["sd"] == pytest.approx(0.002)
+    paired = paired_difference(bm3, lgn)
+    # differences .008, .005, .011: mean .008, sd .003, t(.975, 2) = 4.3027 -> half 4.3027*.003/sqrt3
+    half = 4.302652729911275 * 0.003 / math.sqrt(3)
+    assert paired["mean"] == pytest.approx(0.008)
+    assert paired["low"] == pytest.approx(0.008 - half) and paired["high"] == pytest.approx(0.008 + half)
+    assert paired["relative"] == pytest.approx(0.008 / 0.077)
+    with pytest.raises(ValueError, match="unpaired seeds"):
+        paired_difference(bm3[:2], lgn[1:])
+    with pytest.raises(ValueError, match="share a model seed"):
+        same_setting_runs(bm3[0], [bm3[0]])
+
+
+def test_seed_records_are_never_selected(tmp_path):
+    from mmrs.chapters.tables import load_seed_records
+
+    (tmp_path / "seeds").mkdir()
+    save_record(_seed_run("bm3", 2023, 0.08), tmp_path / "bm3_amazon-baby.json")
+    save_record(_seed_run("bm3", 2024, 0.09), tmp_path / "seeds" / "bm3_amazon-baby_s2024.json")
+    assert [r["_file"] for r in load_all_records(tmp_path)] == ["bm3_amazon-baby.json"]
+    assert [r["_file"] for r in load_seed_records(tmp_path)] == ["seeds/bm3_amazon-baby_s2024.json"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import records as rec
@@ -43,7 +44,71 @@ def load_all_records(folder: str | Path | None = None) -> list[dict]:
     points of a grid search): ``train`` records, and the runs of ``train-set`` records (see
     :func:`mmrs.records.flatten_runs`). Each has ``_file`` (relative path)."""
     folder = Path(folder) if folder is not None else rec.results_folder("book")
-    return [r for r in rec.flatten_runs(rec.load_folder(folder)) if "#" not in r["_file"]]
+    return [r for r in rec.flatten_runs(rec.load_folder(folder))
+            if "#" not in r["_file"] and not r["_file"].startswith("seeds/")]
+
+
+def load_seed_records(folder: str | Path | None = None) -> list[dict]:
+    """The other-seed runs under ``<folder>/seeds/`` (default: the ``book/results`` that
+    :func:`mmrs.records.results_folder` finds). They are never part of
+    :func:`load_all_records`, so a seed can never be *selected*: seeds measure variance only."""
+    folder = Path(folder) if folder is not None else rec.results_folder("book")
+    seeds = folder / "seeds"
+    return [] if not seeds.is_dir() else [
+        {**r, "_file": f"seeds/{r['_file']}"} for r in rec.flatten_runs(rec.load_folder(seeds))
+    ]
+
+
+def _setting(record: dict) -> str:
+    """A record's model settings as one comparable string (everything but the seed)."""
+    return json.dumps(record["config"]["model"], sort_keys=True)
+
+
+def same_setting_runs(selected: dict, seeds: list[dict]) -> list[dict]:
+    """``selected`` and the runs in ``seeds`` with the same dataset, model, model settings and
+    epoch budget but another model seed, ordered by seed. Raises ``ValueError`` if two runs share
+    a seed (a duplicate would count one seed twice)."""
+    budget = selected["config"]["train"]["max_epochs"]
+    runs = [selected] + [
+        r for r in seeds
+        if r["dataset"]["name"] == selected["dataset"]["name"] and r["model"] == selected["model"]
+        and _setting(r) == _setting(selected) and r["config"]["train"]["max_epochs"] == budget
+    ]
+    seen = [r["seeds"]["model"] for r in runs]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"two runs of {selected['model']} share a model seed: {sorted(seen)}")
+    return sorted(runs, key=lambda r: r["seeds"]["model"])
+
+
+def seed_summary(runs: list[dict], metric: str = "recall@20", split: str = "test") -> dict:
+    """Mean and sample standard deviation (ddof 1) of ``split`` ``metric`` over ``runs`` (one per
+    seed), with the seeds and the values."""
+    values = np.array([r["metrics"][split][metric] for r in runs], dtype=float)
+    return {"n": len(values), "mean": float(values.mean()),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "seeds": [r["seeds"]["model"] for r in runs], "values": values.tolist()}
+
+
+def paired_difference(a: list[dict], b: list[dict], metric: str = "recall@20",
+                      split: str = "test", level: float = 0.95) -> dict:
+    """Seed-paired difference ``a - b`` of ``split`` ``metric``: the runs are matched by model
+    seed (the split is the same), and the interval is Student's t with ``n - 1`` degrees of
+    freedom, ``mean ± t_{(1+level)/2, n-1} · sd / sqrt(n)``. Raises ``ValueError`` when the two
+    sets do not have the same seeds or fewer than two pairs."""
+    from scipy import stats
+
+    by_a = {r["seeds"]["model"]: r["metrics"][split][metric] for r in a}
+    by_b = {r["seeds"]["model"]: r["metrics"][split][metric] for r in b}
+    if set(by_a) != set(by_b):
+        raise ValueError(f"unpaired seeds: {sorted(by_a)} vs {sorted(by_b)}")
+    if len(by_a) < 2:
+        raise ValueError("a paired interval needs at least two seeds")
+    diffs = np.array([by_a[s] - by_b[s] for s in sorted(by_a)])
+    n = len(diffs)
+    half = float(stats.t.ppf((1 + level) / 2, n - 1) * diffs.std(ddof=1) / np.sqrt(n))
+    mean = float(diffs.mean())
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "level": level,
+            "differences": diffs.tolist(), "relative": mean / float(np.mean(list(by_b.values())))}
 
 
 def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:

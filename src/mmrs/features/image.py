@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from contextlib import closing, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -103,20 +104,63 @@ def _load_image_model(device: str) -> Any:
     return model.eval().to(device)
 
 
-def preprocess(images: Sequence[Image.Image], size: int = IMAGE_SIZE) -> Any:
-    """A float tensor ``(n, 3, size, size)``: RGB, bicubic resize, ``(x - INPUT_MEAN) / INPUT_STD``."""
-    import torch
+Size = int | tuple[int, int]
+"""An input size: ``s`` (an ``s×s`` square) or ``(height, width)``."""
 
-    arrays = []
+
+def _hw(size: Size) -> tuple[int, int]:
+    """``size`` as ``(height, width)``, both positive."""
+    h, w = (size, size) if isinstance(size, int | np.integer) else tuple(size)
+    if int(h) != h or int(w) != w or h < 1 or w < 1:
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    return int(h), int(w)
+
+
+def image_encoder_name(size: Size = IMAGE_SIZE) -> str:
+    """The cache key of the features at ``size``: :data:`IMAGE_ENCODER` at the default
+    224×224 (the existing caches), ``efficientnet_lite0-<h>x<w>`` otherwise, so that features of
+    another input size never share a cache file with the default ones."""
+    h, w = _hw(size)
+    return IMAGE_ENCODER if (h, w) == (IMAGE_SIZE, IMAGE_SIZE) else f"{IMAGE_ENCODER}-{h}x{w}"
+
+
+def _pixels(images: Sequence[Image.Image], size: Size, first: int = 0) -> np.ndarray:
+    """``uint8 (n, h, w, 3)``: each image as RGB, bicubic-resized by PIL (in C) to ``size``
+    (``first``: the position of ``images[0]`` in the caller's sequence, for error messages)."""
+    h, w = _hw(size)
+    out = np.empty((len(images), h, w, 3), dtype=np.uint8)
     for k, img in enumerate(images):
         if not isinstance(img, Image.Image):
-            raise TypeError(f"images must be PIL images; item {k} is {type(img).__name__}")
-        rgb = img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-        arrays.append(np.asarray(rgb, dtype=np.float32) / 255.0)
-    batch = (np.stack(arrays) - np.asarray(INPUT_MEAN, np.float32)) / np.asarray(
-        INPUT_STD, np.float32
-    )
-    return torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))
+            raise TypeError(
+                f"images must be PIL images; item {first + k} is {type(img).__name__}"
+            )
+        rgb = img if img.mode == "RGB" else img.convert("RGB")
+        out[k] = np.asarray(rgb.resize((w, h), Image.Resampling.BICUBIC))
+    return out
+
+
+def _normalise(pixels: np.ndarray) -> Any:
+    """``(x / 255 − INPUT_MEAN) / INPUT_STD`` in float32 for a ``uint8 (n, h, w, 3)`` batch, as
+    an ``(n, 3, h, w)`` tensor **view** in channels-last memory order (no copy).
+
+    The same float32 operations in the same order as the per-image code it replaces, so the
+    values are bit-identical; done in place on the whole batch.
+    """
+    import torch
+
+    x = pixels.astype(np.float32)
+    np.divide(x, np.float32(255.0), out=x)
+    np.subtract(x, np.asarray(INPUT_MEAN, np.float32), out=x)
+    np.divide(x, np.asarray(INPUT_STD, np.float32), out=x)
+    return torch.from_numpy(x).permute(0, 3, 1, 2)
+
+
+def preprocess(images: Sequence[Image.Image], size: Size = IMAGE_SIZE) -> Any:
+    """A float tensor ``(n, 3, h, w)``: RGB, bicubic resize, ``(x - INPUT_MEAN) / INPUT_STD``.
+
+    ``size`` is ``s`` (square, default 224) or ``(height, width)``. Contiguous (NCHW).
+    """
+    return _normalise(_pixels(images, size)).contiguous()
 
 
 def _batches(n: int, batch_size: int, progress: bool, desc: str):
@@ -126,32 +170,90 @@ def _batches(n: int, batch_size: int, progress: bool, desc: str):
     return tqdm(starts, desc=desc, unit="batch", disable=not progress or n <= batch_size)
 
 
+def _prefetched(images: Sequence[Image.Image], starts, batch_size: int, size: Size):
+    """Yield ``(start, input batch)`` for each start; the next batch is read (decoded, resized,
+    normalised) in one background thread while the caller runs the model on the current one.
+
+    PIL decodes and resizes, and NumPy normalises, without holding the GIL, and torch runs the
+    network without it, so the two overlap even at one torch thread. ``images`` is only ever
+    indexed from the background thread (one at a time).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(images)
+
+    def read(start: int) -> Any:
+        stop = min(start + batch_size, n)
+        return _normalise(_pixels([images[i] for i in range(start, stop)], size, start))
+
+    starts = iter(starts)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrs-images") as pool:
+        start = next(starts, None)
+        pending = pool.submit(read, start) if start is not None else None
+        while pending is not None:
+            batch = pending.result()
+            following = next(starts, None)
+            current, pending = start, (
+                pool.submit(read, following) if following is not None else None
+            )
+            start = following
+            yield current, batch
+
+
+@contextmanager
+def _threads(threads: int | None):
+    """Run the body at ``threads`` torch threads, restoring the setting after (``None``: as is)."""
+    import torch
+
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def image_embeddings(
     images: Sequence[Image.Image],
     batch_size: int = 64,
     progress: bool = True,
     device: str | None = None,
+    size: Size = IMAGE_SIZE,
+    threads: int | None = None,
 ) -> np.ndarray:
     """1280-d pooled EfficientNet-Lite0 features ``f(x)``, float32, shape ``(len(images), 1280)``.
 
     Not normalised (matching code L2-normalises). ``images`` may be any sequence of PIL images,
-    including a lazy one; they are decoded one batch at a time (on the CPU) and encoded on
-    ``device`` (default :func:`mmrs.config.device_name`); the result is a CPU NumPy array.
+    including a lazy one; they are decoded one batch at a time on the CPU, in a background
+    thread that reads the next batch while the network encodes the current one on ``device``
+    (default :func:`mmrs.config.device_name`); the result is a CPU NumPy array.
+
+    ``size``: the network's input, ``s`` (square) or ``(height, width)``; the default 224×224 is
+    the one every cached feature file was made with; cache features of any other size under
+    :func:`image_encoder_name`. ``threads``: torch threads for this call only (restored
+    afterwards); ``None`` leaves torch's setting alone.
     """
     import torch
 
+    _hw(size)
     n = len(images)
     out = np.zeros((n, IMAGE_DIM), dtype=np.float32)
     if n == 0:
         return out
     model = load_image_model(device)
     where = next(model.parameters()).device
-    with torch.no_grad():
-        for start in _batches(n, batch_size, progress, "image features"):
-            batch = preprocess([images[i] for i in range(start, min(start + batch_size, n))])
-            out[start : start + len(batch)] = model.forward_head(
-                model.forward_features(batch.to(where)), pre_logits=True
-            ).cpu().numpy()
+    starts = _batches(n, batch_size, progress, "image features")
+    with _threads(threads), torch.inference_mode(), closing(
+        _prefetched(images, starts, batch_size, size)
+    ) as batches:
+        for start, batch in batches:
+            feats = model.forward_head(model.forward_features(batch.to(where)), pre_logits=True)
+            out[start : start + len(batch)] = feats.cpu().numpy()
     return out
 
 
@@ -165,25 +267,30 @@ def imagenet_labels() -> tuple[str, ...]:
 
 
 def classify(
-    images: Sequence[Image.Image], top: int = 5, batch_size: int = 64, device: str | None = None
+    images: Sequence[Image.Image],
+    top: int = 5,
+    batch_size: int = 64,
+    device: str | None = None,
+    size: Size = IMAGE_SIZE,
 ) -> list[list[tuple[str, float]]]:
     """The ``top`` ImageNet classes of each image as ``(description, probability)`` pairs.
 
     Softmax over the 1000 logits of the packaged classifier (run on ``device``, default
-    :func:`mmrs.config.device_name`); used to check that the weights loaded (a watch photo
-    should come out as a watch-like class).
+    :func:`mmrs.config.device_name`, with inputs of ``size`` as in :func:`image_embeddings`);
+    used to check that the weights loaded (a watch photo should come out as a watch-like class).
     """
     import torch
 
     if not 1 <= top <= 1000:
         raise ValueError(f"top must be in 1..1000, got {top}")
+    _hw(size)
     labels, model, result = imagenet_labels(), load_image_model(device), []
     where = next(model.parameters()).device
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            batch = preprocess(
-                [images[i] for i in range(start, min(start + batch_size, len(images)))]
-            )
+    if len(images) == 0:
+        return result
+    starts = range(0, len(images), batch_size)
+    with torch.inference_mode(), closing(_prefetched(images, starts, batch_size, size)) as batches:
+        for _, batch in batches:
             probs = model(batch.to(where)).softmax(dim=1)
             values, index = probs.cpu().topk(top, dim=1)
             for v, i in zip(values.tolist(), index.tolist(), strict=True):
