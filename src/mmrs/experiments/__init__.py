@@ -244,6 +244,7 @@ def _benchmarks() -> Experiment:
         bench("retrieval", "bench_retrieval.py",
               depends=("src/mmrs/features", "src/mmrs/hierarchical")),
         bench("notebook_memory", "bench_notebook_memory.py", depends=("book", "src/mmrs")),
+        bench("images", "bench_images.py", depends=("src/mmrs/features/image.py",)),
     )
     return Experiment("benchmarks", "3-7", "Speed and memory comparisons shown in the chapters",
                       points)
