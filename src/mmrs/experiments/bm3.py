@@ -24,10 +24,9 @@ import torch
 from .. import records
 from ..config import PROFILES, device_name, profile
 from ..data.fashion_sim import SIZES
-from ..metrics import rare_item_metrics
 from ..models.bm3 import BM3
 from ..provenance import git_state
-from ..train import TrainConfig, train
+from ..train import TrainConfig
 from .common import (
     add_device_argument,
     checked_device,
@@ -35,6 +34,7 @@ from .common import (
     non_negative_int,
     positive_int,
     simulation_dataset,
+    train_with_rare_metrics,
 )
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -83,14 +83,8 @@ def run_variants(
     out = {}
     for variant in variants:
         model = make_model(variant, data, **(hparams if variant in VARIANTS else {}))
-        record = train(model, data, config, seed=seed, command=command)
+        record = train_with_rare_metrics(model, data, config, seed, command, dataset)
         record["body"]["variant"] = variant
-        record["metrics"]["rare"] = rare_item_metrics(model, data, "test", ks=(10, 20))
-        record["metrics"]["rare_within"] = rare_item_metrics(
-            model, data, "test", ks=(10, 20), candidates="rare"
-        )
-        if dataset is not None:
-            record["dataset"] = dataset
         records.validate(record, f"run {variant!r}")
         out[variant] = record
     return out

@@ -124,3 +124,23 @@ def parse_settings(pairs: list[str], model: str | None = None) -> dict[str, Any]
             raise argparse.ArgumentTypeError(
                 f"--set {key}: {value!r} is not a Python literal (e.g. 0.8, ('text',))") from None
     return out
+
+
+def train_with_rare_metrics(model: Any, data: Any, config: Any, seed: int, command: str,
+                            dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`mmrs.train.train` ``model`` on ``data``; the training record with the rare-item
+    metrics on test (``metrics.rare``: rare items ranked among all items; ``metrics.rare_within``:
+    among rare items only; :func:`mmrs.metrics.rare_item_metrics`, items with <= 5 training
+    interactions, K 10 and 20). ``dataset`` (a :func:`mmrs.records.dataset_entry`) replaces the
+    run's own description (simulated data are described by their simulation)."""
+    from ..metrics import rare_item_metrics
+    from ..train import train
+
+    record = train(model, data, config, seed=seed, command=command)
+    record["metrics"]["rare"] = rare_item_metrics(model, data, "test", ks=(10, 20))
+    record["metrics"]["rare_within"] = rare_item_metrics(
+        model, data, "test", ks=(10, 20), candidates="rare"
+    )
+    if dataset is not None:
+        record["dataset"] = dataset
+    return record

@@ -25,10 +25,9 @@ import torch
 from .. import records
 from ..config import PROFILES, profile
 from ..data.fashion_sim import SIZES
-from ..metrics import rare_item_metrics
 from ..models import MODELS
 from ..provenance import git_state
-from ..train import TrainConfig, train
+from ..train import TrainConfig
 from .bm3 import capped_config
 from .common import (
     add_device_argument,
@@ -38,6 +37,7 @@ from .common import (
     parse_settings,
     positive_int,
     simulation_dataset,
+    train_with_rare_metrics,
 )
 
 
@@ -51,14 +51,7 @@ def run_point(
     from ..models import build_model
 
     model = build_model(model_name, data, **hparams)
-    record = train(model, data, config, seed=seed, command=command)
-    record["metrics"]["rare"] = rare_item_metrics(model, data, "test", ks=(10, 20))
-    record["metrics"]["rare_within"] = rare_item_metrics(
-        model, data, "test", ks=(10, 20), candidates="rare"
-    )
-    if dataset is not None:
-        record["dataset"] = dataset
-    return record
+    return train_with_rare_metrics(model, data, config, seed, command, dataset)
 
 
 def parser() -> argparse.ArgumentParser:
