@@ -153,6 +153,11 @@ def _bm3() -> Experiment:
         Point("sim-full-losses", "book/results/bm3_fashion-sim-full-losses.json",
               (*full, "--variants", "w/o inter", "w/o intra", "BPR"), BM3_SIM_DEPENDS),
     ]
+    for seed in SEEDS:  # other model seeds over the same simulated users (Chapters 4 and 5)
+        points.append(Point(
+            f"sim-full-s{seed}", f"book/results/seeds/bm3_fashion-sim-full_s{seed}.json",
+            (*full, "--model-seed", str(seed), "--variants", "BM3 (v+t)", "w/o v&t"),
+            BM3_SIM_DEPENDS))
     return Experiment(
         "bm3", "4", "ID-only BM3's grid on Amazon Baby; BM3, its ablations and ID baselines on "
         "the simulated fashion users", tuple(points),
@@ -177,6 +182,14 @@ def _feature_models() -> Experiment:
               (*run, "--model", "freedom", "--set", f"dropout={d}", f"reg_weight={r}"),
               (*depends, "src/mmrs/models/freedom.py", "src/mmrs/models/lightgcn.py"))
         for d, r in (("0.8", "0.001"), ("0.9", "0.001"), ("0.8", "0.0001"), ("0.8", "0.0"))
+    ]
+    points += [  # other model seeds of the validation-selected FREEDOM point (Chapter 5)
+        Point(f"freedom-d0.8-r0.001-s{seed}",
+              f"book/results/seeds/freedom_fashion-sim-full_d0.8_r0.001_s{seed}.json",
+              (*run, "--model", "freedom", "--set", "dropout=0.8", "reg_weight=0.001",
+               "--model-seed", str(seed)),
+              (*depends, "src/mmrs/models/freedom.py", "src/mmrs/models/lightgcn.py"))
+        for seed in SEEDS
     ]
     return Experiment(
         "feature_models", "5", "VBPR and FREEDOM grids on the full simulated fashion users",

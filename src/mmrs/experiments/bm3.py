@@ -99,7 +99,11 @@ def parser() -> argparse.ArgumentParser:
                      help="sizes (default: $MMRS_PROFILE or ci)")
     out.add_argument("--size", choices=sorted(SIZES), default=None,
                      help=f"fashion-sim size (default: the profile's, now {prof.fashion_sim})")
-    out.add_argument("--seed", type=int, default=2023)
+    out.add_argument("--seed", type=int, default=2023,
+                     help="seed of the simulated users (and of the model, unless --model-seed)")
+    out.add_argument("--model-seed", type=int, default=None,
+                     help="seed of the model alone (default: --seed); other model seeds over the "
+                          "same simulated users")
     out.add_argument("--max-epochs", type=positive_int, default=None,
                      help=f"default: the profile's epoch cap (now {prof.epoch_cap})")
     out.add_argument("--patience", type=non_negative_int, default=20)
@@ -130,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     data_seconds = time.perf_counter() - tic
     config = capped_config(max_epochs, args.patience, device)
     dataset = simulation_dataset(sim)
-    runs = run_variants(sim.data, args.variants, config, args.seed, command, dataset)
+    model_seed = args.seed if args.model_seed is None else args.model_seed
+    runs = run_variants(sim.data, args.variants, config, model_seed, command, dataset)
     record = records.new_record(
         "train-set", dataset=dataset, config={"variants": list(runs), "profile": prof.name},
-        metrics={}, seeds={"model": args.seed, "simulation": args.seed},
+        metrics={}, seeds={"model": model_seed, "simulation": args.seed},
         timings={"data_s": data_seconds}, body={"runs": runs}, command=command,
         argv=shlex.split(command),
     )

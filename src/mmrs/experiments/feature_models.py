@@ -66,7 +66,11 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--model", required=True, choices=MODELS)
     out.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                      help="model hyper-parameters (fields of the model's config)")
-    out.add_argument("--seed", type=int, default=2023)
+    out.add_argument("--seed", type=int, default=2023,
+                     help="seed of the simulated users (and of the model, unless --model-seed)")
+    out.add_argument("--model-seed", type=int, default=None,
+                     help="seed of the model alone (default: --seed); other model seeds over the "
+                          "same simulated users")
     out.add_argument("--max-epochs", type=positive_int, default=None,
                      help=f"default: the profile's epoch cap (now {prof.epoch_cap})")
     out.add_argument("--patience", type=non_negative_int, default=20)
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     sim = simulate_fashion(size=args.size or prof.fashion_sim, seed=args.seed, device=device)
     data_seconds = time.perf_counter() - tic
     config = capped_config(args.max_epochs or prof.epoch_cap, args.patience, device)
-    record = run_point(args.model, sim.data, config, args.seed, command,
+    model_seed = args.seed if args.model_seed is None else args.model_seed
+    record = run_point(args.model, sim.data, config, model_seed, command,
                        simulation_dataset(sim), **hparams)
     record["seeds"]["simulation"] = args.seed
     record["timings"]["data_s"] = data_seconds
