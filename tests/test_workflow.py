@@ -121,3 +121,26 @@ def test_the_dry_run_lists_exactly_the_out_of_date_points():
     code = {p.record for _, p in all_points() if status(p) != "current"}
     assert code <= jobs
     assert all(states[r].startswith("stale (data:") for r in jobs - code)
+
+
+def test_record_seconds_from_process_time_or_from_its_parts():
+    from mmrs.experiments.workflow import record_seconds
+
+    assert record_seconds({"kind": "benchmark", "timings": {"process_s": 12.5}}) == 12.5
+    train = {"kind": "train", "timings": {"train_s_per_epoch": 2.0, "eval_s_per_epoch": 0.5,
+                                         "test_eval_s": 1.0, "data_s": 3.0},
+             "body": {"epochs_run": 10}}
+    assert record_seconds(train) == 10 * 2.5 + 1.0 + 3.0  # 29 s
+    assert record_seconds({"kind": "train-set", "timings": {"data_s": 4.0},
+                           "body": {"runs": {"a": train, "b": train}}}) == 2 * 29.0 + 4.0
+    assert record_seconds({"kind": "benchmark", "timings": {}}) is None
+
+
+def test_schedule_makespan_longest_first():
+    from mmrs.experiments.workflow import schedule_makespan
+
+    # LPT on 2 cores: 3|3, then 2 -> 5|3, 2 -> 5|5, 2 -> 7|5 (the optimum is 6: LPT is greedy)
+    assert schedule_makespan([(3, 1), (3, 1), (2, 1), (2, 1), (2, 1)], 2) == 7.0
+    # a 2-thread job waits for both cores: 4 on one core, then 5 on both -> 9
+    assert schedule_makespan([(5, 2), (4, 1)], 2) == 9.0
+    assert schedule_makespan([], 2) == 0.0

@@ -13,6 +13,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,9 @@ def git_dirty() -> bool | None:
 
 
 _STARTED_WITH: dict[str, Any] | None = None
+_PROCESS_START = time.time()
+"""When this module was first imported: at the start of every runner (they import it at the top),
+so ``time.time() - _PROCESS_START`` when a record is made is the run's wall time so far."""
 
 
 def git_state() -> dict[str, Any]:
@@ -122,7 +126,8 @@ def new_record(
     peak_rss_mb: float | None = None,
 ) -> Record:
     """A record of ``kind`` in :mod:`mmrs.records`' schema with the provenance filled in (git
-    revision and dirty flag, versions, machine, time, command line). ``argv`` defaults to this
+    revision and dirty flag, versions, machine, time, command line) and ``timings.process_s``, the
+    seconds since the process started (for the last record a run writes: its wall time). ``argv`` defaults to this
     process's; ``command`` to ``shlex.join(argv)``. Built here, at the bottom layer, so that the
     trainer can make records; checked by :func:`mmrs.records.validate` when saved."""
     argv = list(argv) if argv is not None else current_argv()
@@ -134,7 +139,7 @@ def new_record(
         "config": dict(config),
         "seeds": dict(seeds or {}),
         "metrics": dict(metrics),
-        "timings": dict(timings or {}),
+        "timings": {"process_s": round(time.time() - _PROCESS_START, 3), **(timings or {})},
         "peak_rss_mb": peak_rss_mb,
         "command": command if command is not None else shlex.join(argv),
         "argv": argv,

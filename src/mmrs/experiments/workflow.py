@@ -178,3 +178,78 @@ def summary(states: dict[str, str]) -> str:
         lines.append(f"{e.name:<16} {len(stale):>3}/{len(e.points):<3} out of date"
                      + (f" ({why})" if why else ""))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the wall time
+
+
+def record_seconds(record: dict) -> float | None:
+    """Wall seconds the run that wrote ``record`` took, from what it states.
+
+    ``timings.process_s`` (every record made since it exists) is the run's wall time. Older
+    records are estimated from their parts: training records as ``epochs_run × (train + eval
+    s/epoch) + test eval + data`` (summed over a train-set's runs), Chapter 6 as ``total_s``,
+    Chapter 7 as the ladder plus feature seconds. ``None`` when the record says too little
+    (older benchmark records).
+    """
+    t = record.get("timings") or {}
+    if "process_s" in t:
+        return float(t["process_s"])
+    kind = record.get("kind")
+    if kind == "train":
+        body = record.get("body") or {}
+        if "train_s_per_epoch" not in t or "epochs_run" not in body:
+            return None
+        per_epoch = t["train_s_per_epoch"] + t.get("eval_s_per_epoch", 0.0)
+        return body["epochs_run"] * per_epoch + t.get("test_eval_s", 0.0) + t.get("data_s", 0.0)
+    if kind == "train-set":
+        runs = [record_seconds(r) for r in (record.get("body") or {}).get("runs", {}).values()]
+        if not runs or any(r is None for r in runs):
+            return None
+        return sum(runs) + t.get("data_s", 0.0)
+    if kind == "hierarchical" and "total_s" in t:
+        return float(t["total_s"])
+    if kind == "matching" and "ladder_seconds" in t:
+        features = sum(v.get("seconds", 0.0) for v in (t.get("features") or {}).values()
+                       if isinstance(v, dict))
+        return float(t["ladder_seconds"]) + features
+    return None
+
+
+def schedule_makespan(jobs: list[tuple[float, int]], cores: int) -> float:
+    """Wall time of ``jobs`` (seconds, threads) on ``cores`` cores, longest job first, each job
+    started on the earliest-free cores it needs (the greedy LPT rule, within 4/3 of the optimum
+    for single-core jobs; Graham 1969)."""
+    free = [0.0] * cores
+    for seconds, n in sorted(jobs, key=lambda j: -j[0]):
+        n = min(max(n, 1), cores)
+        free.sort()
+        start = free[n - 1]
+        for i in range(n):
+            free[i] = start + seconds
+    return max(free) if free else 0.0
+
+
+def replication_wall_time(cores: int = 2, root: Path | None = None) -> dict:
+    """The whole replication's cost from the committed records: CPU-seconds, the wall time on
+    ``cores`` cores (:func:`schedule_makespan` over every point with its threads), and the points
+    whose records do not state their time (not counted)."""
+    from .. import records
+
+    root = root or repo_root()
+    jobs, unknown = [], []
+    for _, point in all_points():
+        path = root / point.record
+        seconds = record_seconds(records.load(path)) if path.is_file() else None
+        if seconds is None:
+            unknown.append(point.record)
+        else:
+            jobs.append((seconds, threads(point)))
+    return {
+        "points": len(jobs) + len(unknown),
+        "timed": len(jobs),
+        "cpu_hours": sum(s * n for s, n in jobs) / 3600,
+        "wall_hours": schedule_makespan(jobs, cores) / 3600,
+        "cores": cores,
+        "untimed": unknown,
+    }
