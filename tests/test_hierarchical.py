@@ -7,9 +7,12 @@ from conftest import needs
 
 from mmrs.chapters.hierarchical import gain_frame
 from mmrs.hierarchical import (
+    PARTS,
     candidates_scored,
     cross_category_share,
     flat_scores,
+    flat_topk,
+    gain_decomposition,
     pca_2d,
     routed_scores,
     routing_accuracy,
@@ -101,6 +104,15 @@ def test_router_learns_separable_categories_and_heads_fallback():
     assert heads[0] is not shared
 
 
+def test_flat_topk_in_blocks_equals_one_block():
+    model = identity_towers(3)
+    whole = topk_from_scores(flat_scores(model, Q, G), 3)
+    assert np.array_equal(flat_topk(model, Q, G, 3, block_elements=4), whole)  # 1 query a block
+    assert np.array_equal(flat_topk(model, Q, G, 3), whole)
+    share = cross_category_share(None, Q_CODES, G_CODES, 3, top=whole)
+    np.testing.assert_allclose(share, cross_category_share(flat_scores(model, Q, G), Q_CODES, G_CODES, 3))
+
+
 def test_cross_category_share_and_pca():
     scores = np.array([[0.9, 0.8, 0.1], [0.1, 0.2, 0.3]])
     share = cross_category_share(scores, np.array([0, 1]), np.array([0, 1, 1]), k=2)
@@ -144,7 +156,8 @@ def test_fit_and_evaluate_on_synthetic_catalogue():
     types = rng.choice(["a", "b", "c", "d"], size=n, p=[0.4, 0.3, 0.2, 0.1])
     sub = np.where(np.isin(types, ["a", "b"]), "ab", "cd")
     products = pd.DataFrame({"articleType": types, "subCategory": sub,
-                             "gender": rng.choice(["M", "W"], size=n), "baseColour": "Red"})
+                             "gender": rng.choice(["M", "W"], size=n), "baseColour": "Red",
+                             "season": rng.choice(["Summer", "Fall"], size=n), "usage": "Casual"})
     codes = pd.Categorical(types).codes
     centres = rng.normal(size=(4, 16))
     latent = centres[codes] + 0.8 * rng.normal(size=(n, 16))
@@ -168,17 +181,56 @@ def test_fit_and_evaluate_on_synthetic_catalogue():
     wrong = result["error_propagation"].get("routed wrong")
     if wrong:  # relevance needs the same articleType: a misrouted query finds nothing
         assert wrong["cascade | predicted"]["precision@10"] == 0.0
+        assert wrong["cascade | predicted"]["exact_mrr"] == 0.0  # nor its own photo
+    # the router-blind graded relevance can still find items of another category
+    assert 0 < result["metrics"]["flat | true"]["graded_ndcg@10"] <= 1
+    # the oracle route never removes the own photo: its MRR is at least flat's
+    assert result["metrics"]["flat | true"]["exact_mrr"] >= result["metrics"]["flat"]["exact_mrr"]
+    for name, parts in result["decomposition_pp"].items():
+        assert sum(parts[p] for p in PARTS) == pytest.approx(parts["total"], abs=1e-9), name
+    assert result["decomposition_pp"]["mean"]["total"] == pytest.approx(
+        result["mean_gain_pp"]["cascade | predicted"])
+    for row in result["buckets"]:  # each bucket's parts add up to its gain, for every metric
+        for prefix in ("", "MRR_exact ", "gNDCG "):
+            parts = [row[f"{prefix}{p}_pp"] for p in ("reduction", "extra_training", "specialisation")]
+            assert sum(parts) == pytest.approx(row[f"{prefix}gain_pp"], abs=1e-9)
+        assert row["gain_pp"] == pytest.approx(
+            100 * (row["cascade | predicted P@10"] - row["flat P@10"]))
+    # blocked evaluation gives the same numbers as one block
+    import mmrs.hierarchical.experiment as exp
+
+    old_block = exp.BLOCK_ELEMENTS
+    exp.BLOCK_ELEMENTS = 7 * len(image)  # 7 queries per block
+    try:
+        blocked = evaluate(data, fitted, sz, "articleType")
+    finally:
+        exp.BLOCK_ELEMENTS = old_block
+    for v in VARIANTS:
+        assert blocked["metrics"][v] == pytest.approx(result["metrics"][v])
 
 
 def test_decomposition_sums_to_total():
     from mmrs.chapters.hierarchical import decomposition_frame
 
-    g = {"flat | predicted": 3.0, "flat+ | predicted": 3.5, "cascade | predicted": 5.0,
+    g = {"flat": 0.0, "flat | predicted": 3.0, "flat+ | predicted": 3.5, "cascade | predicted": 5.0,
          "cascade | true": 7.0}
     frame = decomposition_frame({"articleType": {"mean_gain_pp": g}})
     row = frame.loc["articleType"]
-    assert row[["reduction", "longer training", "specialisation"]].tolist() == [3.0, 0.5, 1.5]
-    assert row[["reduction", "longer training", "specialisation"]].sum() == row["total (cascade | predicted)"]
+    assert row[["reduction", "extra training", "specialisation"]].tolist() == [3.0, 0.5, 1.5]
+    assert row[["reduction", "extra training", "specialisation"]].sum() == row["total (cascade | predicted)"]
+
+
+def test_gain_decomposition_telescopes_on_metric_values():
+    # P@10: flat .40, flat|pred .46, flat+|pred .47, cascade|pred .50 → parts 6, 1, 3 %p of 10 %p
+    m = {"flat": 0.40, "flat | predicted": 0.46, "flat+ | predicted": 0.47, "cascade | predicted": 0.50}
+    parts = gain_decomposition(m, scale=100)
+    assert [parts[p] for p in PARTS] == pytest.approx([6.0, 1.0, 3.0])
+    assert sum(parts[p] for p in PARTS) == pytest.approx(parts["total"]) and parts["total"] == pytest.approx(10.0)
+    # a negative part (routing removed relevant items) still adds up
+    m["flat | predicted"] = 0.35
+    parts = gain_decomposition(m, scale=100)
+    assert parts["reduction"] == pytest.approx(-5.0) and parts["extra training"] == pytest.approx(12.0)
+    assert sum(parts[p] for p in PARTS) == pytest.approx(parts["total"])
 
 
 def test_plots_return_figures():
@@ -191,4 +243,61 @@ def test_plots_return_figures():
     fig = plot_embedding_map(rng.normal(size=(30, 5)), np.repeat(["a", "b", "c"], 10), top=2)
     assert len(fig.axes[0].collections) == 2
     assert plot_gains({"flat": 0.0, "cascade": 3.0}).axes[0].get_xlabel().startswith("mean gain")
-    assert len(plot_buckets([{"bucket": "1-5 items", "gain_pp": -1.0}]).axes[0].patches) == 1
+    row = {"bucket": "1-5 items", "gain_pp": -1.0, "reduction_pp": -2.0, "extra_training_pp": 0.5,
+           "specialisation_pp": 0.5}
+    assert len(plot_buckets([row, {**row, "bucket": "6-9 items"}]).axes[0].patches) == 6
+
+
+def test_bucket_frame_parts_sum_to_gain():
+    from mmrs.chapters.hierarchical import bucket_frame
+
+    row = {"bucket": "1-5 items", "n_queries": 3, "has_own_head": 0.0}
+    for v, p in zip(("flat", "flat | predicted", "flat+ | predicted", "cascade | predicted"),
+                    (0.2, 0.3, 0.25, 0.4), strict=True):
+        row[f"{v} P@10"], row[f"{v} MRR_exact"] = p, p / 2
+    # P@10: parts 10, -5, 15 %p sum to the gain 20 %p; MRR: half of each
+    for prefix, scale in (("", 1.0), ("MRR_exact ", 0.5)):
+        for name, v in (("gain", 20), ("reduction", 10), ("extra_training", -5), ("specialisation", 15)):
+            row[f"{prefix}{name}_pp"] = scale * v
+    frame = bucket_frame({"buckets": [row]})
+    assert list(frame.columns[-4:]) == ["gain_pp", "reduction_pp", "extra_training_pp", "specialisation_pp"]
+    assert frame.iloc[0, -3:].sum() == frame.iloc[0]["gain_pp"] == 20
+    mrr = bucket_frame({"buckets": [row]}, "MRR_exact")
+    assert mrr.iloc[0]["gain_pp"] == 10 and "flat MRR_exact" in mrr and "flat P@10" not in mrr
+
+
+def test_relevance_frame_and_record_summary_on_a_tiny_record():
+    from mmrs.chapters.hierarchical import record_summary, relevance_frame
+
+    variants = ("flat", "flat+", "flat | predicted", "flat+ | predicted", "flat | true",
+                "cascade | predicted", "cascade | true", "cascade | soft top-m")
+    # metric value of variant j: 0.1 + 0.01 j (so every gain over flat is j %p), but
+    # cascade | predicted (j = 5) gets 0.16: a gain of 6 %p
+    metrics = {v: {**{f"{m}@{k}": 0.1 + 0.01 * j for m in ("precision", "map", "ndcg")
+                      for k in (5, 10, 20)},
+                   "exact_mrr": 0.1 + 0.01 * j, "graded_ndcg@10": 0.1 + 0.01 * j}
+               for j, v in enumerate(variants)}
+    metrics["cascade | predicted"] = {m: 0.16 for m in metrics["flat"]}
+    gains = {v: {m: 100 * (x - metrics["flat"][m]) for m, x in vals.items()} for v, vals in metrics.items()}
+    mean = {v: float(np.mean([gains[v][f"{m}@{k}"] for m in ("precision", "map", "ndcg")
+                              for k in (5, 10, 20)])) for v in variants}
+    level = {"metrics": metrics, "gain_pp": gains, "mean_gain_pp": mean}
+    frame = relevance_frame(level)
+    # flat | predicted gains 2 %p, flat+ | predicted 3, cascade | predicted 6: parts 2, 1, 3 %p
+    for name in frame.index:
+        assert frame.loc[name, ["reduction", "extra training", "specialisation"]].astype(float).tolist() \
+            == pytest.approx([2.0, 1.0, 3.0])
+        assert frame.loc[name, "cascade | predicted"] == pytest.approx(6.0)
+    dec = {m: gain_decomposition(mean if m == "mean" else {v: gains[v][m] for v in variants})
+           for m in ("mean", "exact_mrr", "graded_ndcg@10")}
+    record = {"dataset": {"sizes": {"sampled_products": 10, "queries": 4, "gallery": 10}},
+              "config": {"epochs": 3},
+              "metrics": {"latency": {"flat": {"median_us": 800.0}, "cascade | predicted": {"median_us": 100.0}},
+                          "levels": {"articleType": {**level, "decomposition_pp": dec, "n_categories": 3,
+                                                     "stage1": {"top1": 0.75},
+                                                     "candidates": {"cascade | predicted": 2.5}},
+                                     "subCategory": {"decomposition_pp": dec, "n_categories": 2}}}}
+    out = record_summary(record)
+    assert out["speedup_x"] == 8.0 and out["cand_pct"] == 25.0 and out["router_top1"] == 75.0
+    assert out["mrr_gain_s"] == "+6.0 %p" and out["mrr_largest"] == "specialisation"
+    assert out["graded_verdict"] == "survives"

@@ -135,3 +135,94 @@ def test_attribute_truth():
                       "baseColour": ["R", "R", "R", "B"]})
     truth = attribute_truth(q, g)
     assert [t.tolist() for t in truth] == [[0], [2]]
+
+
+def test_own_rank_and_exact_mrr_by_hand():
+    from mmrs.retrieval import own_rank
+
+    scores = np.array([[0.9, 0.5, -np.inf, 0.7], [0.1, 0.3, 0.2, -np.inf]])
+    rank = own_rank(scores, np.array([1, 3]))
+    # query 0: own score 0.5, beaten by 0.9 and 0.7 → rank 3; query 1: own photo not a candidate
+    assert rank[0] == 3 and np.isinf(rank[1])
+    assert np.mean(1 / rank) == pytest.approx((1 / 3 + 0) / 2)  # MRR = 1/6
+
+
+def test_graded_ndcg_router_blind_by_hand():
+    from mmrs.retrieval import GRADED_KEYS, attribute_codes, graded_gains, graded_ndcg
+
+    assert "articleType" not in GRADED_KEYS and "subCategory" not in GRADED_KEYS
+    cols = list(GRADED_KEYS)  # gender, baseColour, season, usage
+    q = pd.DataFrame([["M", "Red", "Summer", "Casual"]], columns=cols)
+    g = pd.DataFrame([["M", "Red", "Summer", "Casual"], ["M", "Blue", "Summer", "Casual"],
+                      ["W", "Blue", "Winter", "Formal"], ["M", "Red", "Winter", "Formal"]],
+                     columns=cols)
+    gains = graded_gains(*attribute_codes(q, g))
+    np.testing.assert_allclose(gains, [[1.0, 0.75, 0.0, 0.5]])  # shares of 4 attributes
+    # ranked list: item 3 (gain .5), then a padded slot (sentinel 4, gain 0)
+    out = graded_ndcg(np.array([[3, 4]]), gains, ks=(1, 2))
+    # ideal list: gains 1, .75 → IDCG@2 = 1 + .75 / log2(3); DCG@2 = .5
+    assert out["graded_ndcg@1"][0] == pytest.approx(0.5)
+    assert out["graded_ndcg@2"][0] == pytest.approx(0.5 / (1 + 0.75 / np.log2(3)))
+    assert graded_ndcg(np.array([[0, 1]]), gains, ks=(2,))["graded_ndcg@2"][0] == pytest.approx(1.0)
+
+
+def test_catalogue_size_takes_every_eligible_product():
+    from mmrs.config import PROFILES, RETRIEVAL_SIZES
+    from mmrs.experiments import EXPERIMENTS
+    from mmrs.experiments.hierarchical import parser
+    from mmrs.retrieval import sizes
+
+    cat = sizes("catalogue")
+    assert cat is RETRIEVAL_SIZES["catalogue"] and "catalogue" not in PROFILES
+    assert sizes("ci") is PROFILES["ci"].retrieval and sizes("full") is PROFILES["full"].retrieval
+    frame = _frame()
+    frame.loc[frame.index[0], "title"] = " "  # not eligible: no title
+    ids = stratified_sample(frame, cat.n_products, seed=0)
+    assert ids.tolist() == sorted(frame.index[1:])  # every eligible product, all articleTypes
+    points = {p.name: p for p in EXPERIMENTS["hierarchical"].points}
+    assert points["catalogue"].record == "book/results/hierarchical_catalogue.json"
+    assert points["catalogue"].argv[-2:] == ("--size", "catalogue")
+    args = parser().parse_args(["--size", "catalogue", "--out", "x.json"])
+    assert args.size == "catalogue"
+
+
+def test_prepare_reads_features_under_the_sorted_sample(monkeypatch):
+    import mmrs.hierarchical.experiment as exp
+
+    frame = _frame().sample(frac=1.0, random_state=0)  # index order is not sorted
+    seen = {}
+
+    def fake_features(catalogue, ids, progress=True, device=None):
+        seen["ids"] = [int(i) for i in ids]
+        col = np.asarray(ids, np.float32)[:, None]
+        return col, col, {}
+
+    monkeypatch.setattr(exp, "product_features", fake_features)
+    catalogue = type("C", (), {"products": frame})()
+    data = exp.prepare(catalogue, sizes_for_test(10**9), seed=0, progress=False)
+    # the whole catalogue: the cache key is every eligible id, sorted (whatever the seed)
+    assert seen["ids"] == sorted(frame.index.tolist())
+    assert data.image[:, 0].tolist() == data.products.index.tolist()  # rows aligned
+    assert sum(map(len, data.rows.values())) == len(frame)
+
+
+def sizes_for_test(n):
+    from mmrs.retrieval import RetrievalSizes
+
+    return RetrievalSizes(name="t", n_products=n, epochs=1, specialise_epochs=1, min_specialise=5,
+                          router_epochs=1)
+
+
+def test_catalogue_size_on_the_fashion_data_covers_every_category():
+    from conftest import require
+
+    require("fashion-small")
+    from mmrs.data import load_fashion
+    from mmrs.retrieval import eligible, sizes
+
+    products = load_fashion().products
+    ids = stratified_sample(products, sizes("catalogue").n_products, seed=6)
+    pool = eligible(products)
+    assert ids.tolist() == sorted(pool.index.tolist())  # every product with a title and a photo
+    for level in ("articleType", "subCategory"):  # all article types and the 45-way level
+        assert products.loc[ids, level].nunique() == pool[level].nunique()

@@ -56,6 +56,12 @@ RETRIEVAL_SIZES: dict[str, RetrievalSizes] = {
         name="full", n_products=6000, epochs=40, specialise_epochs=20, min_specialise=80,
         router_epochs=150,
     ),
+    # the whole catalogue: every eligible product (a title and a photo), all articleTypes and
+    # subCategories; the full profile's training sizes (not a profile: ``--size catalogue``)
+    "catalogue": RetrievalSizes(
+        name="catalogue", n_products=10**9, epochs=40, specialise_epochs=20, min_specialise=80,
+        router_epochs=150,
+    ),
 }
 
 

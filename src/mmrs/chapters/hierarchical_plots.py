@@ -42,14 +42,29 @@ def plot_gains(mean_gain: dict[str, float], title: str = ""):
     return fig
 
 
-def plot_buckets(buckets: list[dict], title: str = ""):
-    """Gain of the cascade over flat (%p, P@K) per category-size bucket."""
-    fig, ax = plt.subplots(figsize=(5.5, 3))
+def plot_buckets(buckets: list[dict], title: str = "", prefix: str = ""):
+    """The cascade's gain over flat (%p, P@K; or the metric ``prefix`` names, e.g.
+    ``"MRR_exact "``) per category-size bucket, as stacked parts (reduction, extra training,
+    specialisation) with the total marked; parts missing from ``buckets`` are left out."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
     names = [b["bucket"] for b in buckets]
-    gains = [b["gain_pp"] for b in buckets]
-    ax.bar(names, gains, color=["tab:blue" if g >= 0 else "tab:red" for g in gains])
+    x = np.arange(len(names))
+    colours = {"reduction": "tab:blue", "extra_training": "tab:gray", "specialisation": "tab:orange"}
+    pos, neg = np.zeros(len(names)), np.zeros(len(names))
+    for part, colour in colours.items():
+        key = f"{prefix}{part}_pp"
+        if not all(key in b for b in buckets):
+            continue
+        v = np.array([b[key] for b in buckets])
+        base = np.where(v >= 0, pos, neg)
+        ax.bar(x, v, bottom=base, color=colour, width=0.6, label=part.replace("_", " "))
+        pos, neg = pos + np.maximum(v, 0), neg + np.minimum(v, 0)
+    gains = [b[f"{prefix}gain_pp"] for b in buckets]
+    ax.plot(x, gains, "kD", label="total (cascade − flat)")
     ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, names)
     ax.set(ylabel="cascade − flat (%p)", xlabel="size of the query's category in the gallery",
            title=title)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

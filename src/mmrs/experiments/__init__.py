@@ -206,7 +206,9 @@ def _hierarchical() -> Experiment:
         Point(p, f"book/results/hierarchical_{p}.json",
               (*PY, "mmrs.experiments.hierarchical", "--profile", p), depends)
         for p in ("ci", "full")
-    )
+    ) + (Point("catalogue", "book/results/hierarchical_catalogue.json",
+               (*PY, "mmrs.experiments.hierarchical", "--profile", "full", "--size", "catalogue"),
+               depends),)
     return Experiment(
         "hierarchical", "6", "Flat vs category-routed CLIP-style retrieval on the fashion catalogue",
         points, smoke=((*PY, "mmrs.experiments.hierarchical", "--profile", "ci", "--out", "{out}"),),
@@ -330,6 +332,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="where --smoke writes its records (required with --smoke)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    parser.add_argument("--wall-time", action="store_true",
+                        help="the whole replication's CPU hours and wall time on 2 cores, "
+                             "from the committed records")
 
 
 def _python(argv: list[str]) -> list[str]:
@@ -339,6 +344,14 @@ def _python(argv: list[str]) -> list[str]:
 
 def run_command(args: argparse.Namespace) -> int:
     """``python -m mmrs run`` (module docstring). Returns the exit code."""
+    if args.wall_time:
+        from .workflow import replication_wall_time
+
+        cost = replication_wall_time(cores=2)
+        print(f"{cost['timed']} of {cost['points']} points state their time: "
+              f"{cost['cpu_hours']:.1f} CPU hours, {cost['wall_hours']:.1f} h on 2 cores; "
+              f"untimed: {', '.join(cost['untimed']) or 'none'}")
+        return 0
     if args.experiment is None:
         for e in EXPERIMENTS.values():
             print(f"{e.name:<16} chapter {e.chapter:<4} {len(e.points):>3} points  {e.description}")

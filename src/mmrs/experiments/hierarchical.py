@@ -2,10 +2,13 @@
 
     python -m mmrs.experiments.hierarchical --profile full --out book/results/hierarchical_full.json
 
-Draws ``sizes(profile).n_products`` products (stratified by articleType; the whole catalogue is
-44,446 products — image features for all of them take over an hour at one CPU thread, so the full
-profile uses a stratified subset and the record says so), trains and evaluates every variant at
-both routing levels, measures per-query latency, and writes the record.
+    python -m mmrs.experiments.hierarchical --profile full --size catalogue \
+        --out book/results/hierarchical_catalogue.json
+
+Draws ``sizes(profile).n_products`` products (stratified by articleType; the full profile uses a
+6,000-product stratified subset and the record says so; ``--size catalogue`` takes every product
+with a title and a photo, all articleTypes and subCategories), trains and evaluates every variant
+at both routing levels, measures per-query latency, and writes the record.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from dataclasses import asdict
 import numpy as np
 
 from .. import records
-from ..config import PROFILES, device_name
+from ..config import PROFILES, RETRIEVAL_SIZES, device_name
 from ..data.registry import REGISTRY
-from ..hierarchical.cascade import flat_scores
+from ..hierarchical.cascade import flat_topk
 from ..hierarchical.experiment import LEVELS, evaluate, fit, prepare
 from ..hierarchical.interference import confusion_pairs, cross_category_share
 from ..hierarchical.latency import query_latency
 from ..provenance import git_state
+from ..retrieval.catalogue import eligible
 from ..retrieval.sizes import sizes
 from .common import add_device_argument, checked_device, json_out
 
@@ -32,17 +36,18 @@ DEFAULT_SEED = 6
 
 def run(
     profile: str | None = None, seed: int = DEFAULT_SEED, progress: bool = True, catalogue=None,
-    device: str | None = None,
+    device: str | None = None, size: str | None = None,
 ) -> dict:
     """Run the whole experiment and return the results record (a JSON-ready dict); features,
-    towers, routers and heads on ``device`` (default ``$MMRS_DEVICE`` or ``cpu``)."""
+    towers, routers and heads on ``device`` (default ``$MMRS_DEVICE`` or ``cpu``). ``size``
+    names a :data:`mmrs.config.RETRIEVAL_SIZES` entry (default: the profile's)."""
     import torch
 
     from ..data import load_fashion
 
     torch.set_num_threads(1)
     device = device_name(device)
-    sz = sizes(profile)
+    sz = sizes(size or profile)
     t0 = time.perf_counter()
     catalogue = catalogue if catalogue is not None else load_fashion()
     data = prepare(catalogue, sz, seed, progress, device=device)
@@ -51,9 +56,9 @@ def run(
     t_eval = time.perf_counter()
     levels = {level: evaluate(data, fitted, sz, level) for level in LEVELS}
     te = data.rows["test"]
-    scores = flat_scores(fitted.flat, data.text[te], data.image)
+    top = flat_topk(fitted.flat, data.text[te], data.image, 10)
     lv = fitted.levels["articleType"]
-    share = cross_category_share(scores, lv.codes[te], lv.codes, 10)
+    share = cross_category_share(None, lv.codes[te], lv.codes, 10, top=top)
     latency = query_latency(fitted.flat, lv, data.text[te], data.image, k=max(sz.ks))
     latency["note"] = "first 200 test queries, one at a time, median of 3 passes"
     body = {
@@ -65,17 +70,21 @@ def run(
     metrics = {
         "levels": levels,
         "interference": {"cross_category_share@10": float(share.mean()),
-                         "top_confusions": confusion_pairs(scores, lv.codes[te], lv.codes, lv.labels)},
+                         "top_confusions": confusion_pairs(None, lv.codes[te], lv.codes, lv.labels,
+                                                           top=top)},
         "latency": latency,
     }
     sizes_ = {
         "catalogue_products": int(len(catalogue.products)),
         "sampled_products": int(len(data.products)),
+        "eligible_products": int(len(eligible(catalogue.products))),
         "subset": "stratified by articleType (proportional, seeded)"
-        if len(data.products) < len(catalogue.products) else "whole catalogue",
+        if len(data.products) < len(eligible(catalogue.products))
+        else "whole catalogue (every product with a title and a photo)",
         "splits": {k: int(len(v)) for k, v in data.rows.items()},
         "queries": int(len(te)),
         "gallery": int(len(data.image)),
+        "n_categories": {level: int(data.products[level].nunique()) for level in LEVELS},
     }
     spec = REGISTRY["fashion-small"]
     return records.new_record(
@@ -102,6 +111,8 @@ def parser() -> argparse.ArgumentParser:
                                   description=__doc__.splitlines()[0])
     out.add_argument("--profile", choices=sorted(PROFILES), default=None,
                      help="ci or full (default: $MMRS_PROFILE or ci)")
+    out.add_argument("--size", choices=sorted(RETRIEVAL_SIZES), default=None,
+                     help="retrieval sizes (default: the profile's; catalogue: every product)")
     out.add_argument("--seed", type=int, default=DEFAULT_SEED)
     add_device_argument(out, "extract features and train")
     out.add_argument("--out", type=json_out, required=True, help="where to write the JSON record")
@@ -113,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     git_state()  # the record states the tree this run starts from
     device = checked_device(cli, args.device)
-    record = run(args.profile, args.seed, device=device)
+    record = run(args.profile, args.seed, device=device, size=args.size)
     records.save(record, args.out)
     print(f"wrote {args.out}")
     return 0

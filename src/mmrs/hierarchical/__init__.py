@@ -4,6 +4,7 @@
 :mod:`~mmrs.hierarchical.heads`        stage 2, category-specialised projection heads.
 :mod:`~mmrs.hierarchical.cascade`      flat / restricted / soft-routed score matrices.
 :mod:`~mmrs.hierarchical.experiment`   prepare → fit → evaluate every variant.
+:mod:`~mmrs.hierarchical.decomposition` the cascade's gain = reduction + extra training + specialisation.
 :mod:`~mmrs.hierarchical.interference` cross-category neighbours, 2-D projection.
 :mod:`~mmrs.hierarchical.latency`      per-query cost, flat vs cascade.
 
@@ -11,7 +12,8 @@ Tables and figures of Chapter 6 live in :mod:`mmrs.chapters.hierarchical`; the r
 its records in :mod:`mmrs.experiments.hierarchical`.
 """
 
-from .cascade import candidates_scored, embed, flat_scores, routed_scores
+from .cascade import candidates_scored, embed, flat_scores, flat_topk, routed_scores
+from .decomposition import PARTS, gain_decomposition
 from .experiment import (
     LEVELS,
     VARIANTS,
@@ -35,8 +37,9 @@ from .latency import query_latency
 from .router import CategoryRouter, routing_accuracy, train_router
 
 __all__ = [
-    "LEVELS", "VARIANTS", "CategoryRouter", "Data", "Fitted", "Level", "candidates_scored",
-    "confusion_pairs", "cross_category_share", "embed", "evaluate", "fit", "flat_scores",
+    "LEVELS", "PARTS", "VARIANTS", "CategoryRouter", "Data", "Fitted", "Level", "candidates_scored",
+    "confusion_pairs", "cross_category_share", "embed", "evaluate", "fit", "flat_scores", "flat_topk",
+    "gain_decomposition",
     "neighbour_table", "pca_2d", "prepare", "query_latency", "routed_scores", "routing_accuracy",
     "specialise_heads", "train_router", "variant_scores", "worst_query",
 ]

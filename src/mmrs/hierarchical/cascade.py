@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..devices import module_device
+from ..retrieval.task import topk_from_scores
 from ..retrieval.towers import LockedTowers
 
 
@@ -39,6 +40,18 @@ def embed(model: LockedTowers, image: np.ndarray | None = None, text: np.ndarray
 def flat_scores(model: LockedTowers, q_text: np.ndarray, g_image: np.ndarray) -> np.ndarray:
     """``S = W Uᵀ``: cosine of every query with every gallery photo under the shared heads."""
     return embed(model, text=q_text) @ embed(model, image=g_image).T
+
+
+def flat_topk(
+    model: LockedTowers, q_text: np.ndarray, g_image: np.ndarray, k: int, block_elements: int = 2**25
+) -> np.ndarray:
+    """Top-``k`` gallery positions of :func:`flat_scores`, ``block_elements // n_gallery`` queries
+    at a time (the gallery is embedded once; no ``[n_q, n_gallery]`` matrix is kept)."""
+    u = embed(model, image=g_image)
+    w = embed(model, text=q_text)
+    step = max(1, block_elements // max(1, len(u)))
+    return np.vstack([topk_from_scores(w[i : i + step] @ u.T, k) for i in range(0, len(w), step)]
+                     or [np.zeros((0, k), np.int64)])
 
 
 def routed_scores(

@@ -3,7 +3,11 @@
 :func:`prepare` draws the products, splits them and loads their features; :func:`fit` trains
 the flat towers, then per routing level a stage-1 router and stage-2 heads; :func:`evaluate`
 scores every variant (flat, flat restricted to the predicted / true category, cascade with
-predicted / true category, soft top-m cascade) with :mod:`mmrs.retrieval.task`'s metrics.
+predicted / true category, soft top-m cascade) with :mod:`mmrs.retrieval.task`'s metrics — the
+attribute relevance (which contains the routing key), the exact product (MRR over the whole
+ranking) and the router-blind graded relevance. Scores are made :data:`BLOCK_ELEMENTS` at a
+time (a block of queries against the whole gallery), so the whole catalogue (44k × 9k test
+queries) never needs one dense score matrix.
 ``device`` (default :func:`mmrs.config.device_name`: ``$MMRS_DEVICE`` or the CPU) is where the
 features are extracted and every head and router is trained; scores come back as NumPy arrays.
 """
@@ -17,10 +21,20 @@ import pandas as pd
 
 from ..retrieval.catalogue import product_features, split_products, stratified_sample
 from ..retrieval.sizes import RetrievalSizes
-from ..retrieval.task import attribute_truth, retrieval_metrics, topk_from_scores
+from ..retrieval.task import (
+    GRADED_KEYS,
+    attribute_codes,
+    attribute_truth,
+    graded_gains,
+    graded_ndcg,
+    own_rank,
+    retrieval_metrics,
+    topk_from_scores,
+)
 from ..retrieval.towers import LockedTowers
 from ..retrieval.train import TrainLog, train_towers
-from .cascade import candidates_scored, flat_scores, routed_scores
+from .cascade import candidates_scored, flat_scores, flat_topk, routed_scores
+from .decomposition import gain_decomposition
 from .heads import SPECIALISE_LR, specialise_heads
 from .router import CategoryRouter, routing_accuracy, train_router
 
@@ -32,6 +46,12 @@ VARIANTS: tuple[str, ...] = (
 """``flat+``: the shared heads trained for as many extra epochs (same learning rate) as the
 stage-2 heads get, on all training pairs — the control for "specialised heads simply trained
 longer"."""
+BLOCK_ELEMENTS = 2**25
+"""Score-matrix entries per evaluation block (float32: 128 MiB): queries per block =
+``BLOCK_ELEMENTS // n_gallery``."""
+DECOMPOSED: tuple[str, ...] = ("mean", "exact_mrr", "graded_ndcg@10")
+"""The metrics whose cascade gain :func:`evaluate` splits into parts (``mean``: the mean gain
+over P, MAP and NDCG at every K, attribute relevance)."""
 
 
 @dataclass
@@ -75,7 +95,8 @@ def prepare(
     catalogue, sz: RetrievalSizes, seed: int, progress: bool = True, device: str | None = None
 ) -> Data:
     """Stratified sample of ``sz.n_products`` products, a disjoint split, and their features
-    (extracted on ``device`` when not cached)."""
+    (extracted on ``device`` when not cached; cached under the sorted sampled ids — for the
+    whole catalogue, every eligible product in id order)."""
     ids = stratified_sample(catalogue.products, sz.n_products, seed)
     products = catalogue.products.loc[ids]
     split = split_products(catalogue.products, ids, seed, sz.fractions)
@@ -97,7 +118,7 @@ def validation_ndcg(data: Data, k: int = 10):
     own = np.searchsorted(gallery, va)
 
     def score(model: LockedTowers) -> float:
-        top = topk_from_scores(flat_scores(model, data.text[va], data.image[gallery]), k)
+        top = flat_topk(model, data.text[va], data.image[gallery], k, BLOCK_ELEMENTS)
         return retrieval_metrics(top, truth, own, (k,))[f"ndcg@{k}"]
 
     return score
@@ -138,47 +159,96 @@ def fit(
     return fitted
 
 
-def variant_scores(data: Data, fitted: Fitted, level: str, m: int = 3) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{variant: (scores [n_test, n_gallery], candidates per query)}`` at routing ``level``."""
-    te, lv = data.rows["test"], fitted.levels[level]
+def variant_scores(
+    data: Data, fitted: Fitted, level: str, m: int = 3, queries: np.ndarray | None = None,
+    only: tuple[str, ...] | None = None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{variant: (scores [n_q, n_gallery], candidates per query)}`` at routing ``level``.
+
+    ``queries``: the gallery rows whose titles are the queries (default: the test split);
+    ``only``: the variants to score (default: all of :data:`VARIANTS`).
+    """
+    te = data.rows["test"] if queries is None else np.asarray(queries)
+    lv = fitted.levels[level]
     q_text, g_codes = data.text[te], lv.codes
     pred = lv.router.top_m(q_text, 1)[0]
     true = lv.codes[te][:, None]
     top, logp = lv.router.top_m(q_text, m)
     all_n = np.full(len(te), len(data.image))
-    args = (fitted.flat,)
-    out = {
-        "flat": (flat_scores(fitted.flat, q_text, data.image), all_n),
-        "flat+": (flat_scores(fitted.flat_plus, q_text, data.image), all_n),
-        "flat | predicted": (routed_scores(*args, {}, q_text, data.image, g_codes, pred), pred),
-        "flat+ | predicted": (
-            routed_scores(fitted.flat_plus, {}, q_text, data.image, g_codes, pred), pred
-        ),
-        "flat | true": (routed_scores(*args, {}, q_text, data.image, g_codes, true), true),
-        "cascade | predicted": (routed_scores(*args, lv.heads, q_text, data.image, g_codes, pred), pred),
-        "cascade | true": (routed_scores(*args, lv.heads, q_text, data.image, g_codes, true), true),
-        "cascade | soft top-m": (
-            routed_scores(*args, lv.heads, q_text, data.image, g_codes, top, logp), top
-        ),
+    flat, plus, heads = fitted.flat, fitted.flat_plus, lv.heads
+
+    def restricted(model, own_heads, routes, prior=None):
+        return lambda: (routed_scores(model, own_heads, q_text, data.image, g_codes, routes, prior),
+                        candidates_scored(g_codes, routes))
+
+    make = {
+        "flat": lambda: (flat_scores(flat, q_text, data.image), all_n),
+        "flat+": lambda: (flat_scores(plus, q_text, data.image), all_n),
+        "flat | predicted": restricted(flat, {}, pred),
+        "flat+ | predicted": restricted(plus, {}, pred),
+        "flat | true": restricted(flat, {}, true),
+        "cascade | predicted": restricted(flat, heads, pred),
+        "cascade | true": restricted(flat, heads, true),
+        "cascade | soft top-m": restricted(flat, heads, top, logp),
     }
-    return {
-        k: (s, r if r is all_n else candidates_scored(g_codes, r)) for k, (s, r) in out.items()
-    }
+    return {k: make[k]() for k in (only or VARIANTS)}
+
+
+class _PerQuery:
+    """Per-query results of every variant: top-``depth`` lists, reciprocal rank of the own
+    photo, graded NDCG@K, candidates — filled block by block."""
+
+    def __init__(self, data: Data, fitted: Fitted, sz: RetrievalSizes, level: str):
+        te = data.rows["test"]
+        depth = max(sz.ks)
+        q_codes, g_codes = attribute_codes(data.products.iloc[te], data.products, GRADED_KEYS)
+        block = max(1, BLOCK_ELEMENTS // max(1, len(data.image)))
+        parts: dict[str, list] = {v: [] for v in VARIANTS}
+        for start in range(0, len(te), block):
+            rows = slice(start, start + block)
+            gains = graded_gains(q_codes[rows], g_codes)
+            for v in VARIANTS:
+                s, cands = variant_scores(data, fitted, level, sz.soft_m, te[rows], (v,))[v]
+                top = topk_from_scores(s, depth)
+                parts[v].append((top, 1.0 / own_rank(s, te[rows]), graded_ndcg(top, gains, sz.ks),
+                                 np.asarray(cands, np.float64)))
+                del s
+        self.top = {v: np.vstack([p[0] for p in ps]) for v, ps in parts.items()}
+        self.rr = {v: np.concatenate([p[1] for p in ps]) for v, ps in parts.items()}
+        self.graded = {v: {k: np.concatenate([p[2][k] for p in ps]) for k in ps[0][2]}
+                       for v, ps in parts.items()}
+        self.cands = {v: np.concatenate([p[3] for p in ps]) for v, ps in parts.items()}
+        self.truth = attribute_truth(data.products.iloc[te], data.products)
+        self.te, self.ks = te, sz.ks
+
+    def metrics(self, variant: str, mask: np.ndarray | None = None, ks=None) -> dict[str, float]:
+        """Every metric of ``variant`` averaged over the queries in ``mask`` (default: all)."""
+        idx = np.arange(len(self.te)) if mask is None else np.flatnonzero(mask)
+        ks = tuple(ks or self.ks)
+        out = retrieval_metrics(self.top[variant][idx], [self.truth[i] for i in idx],
+                                self.te[idx], ks)
+        out["exact_mrr"] = float(np.mean(self.rr[variant][idx]))
+        for k in ks:
+            out[f"graded_ndcg@{k}"] = float(np.mean(self.graded[variant][f"graded_ndcg@{k}"][idx]))
+        return out
 
 
 def evaluate(data: Data, fitted: Fitted, sz: RetrievalSizes, level: str) -> dict:
-    """Metrics of every variant, gains over flat in %p, stage-1 accuracy, buckets, candidates."""
+    """Metrics of every variant (three relevances), gains over flat in %p, their split into
+    parts (:mod:`~mmrs.hierarchical.decomposition`), stage-1 accuracy, buckets, candidates."""
     te, lv = data.rows["test"], fitted.levels[level]
-    truth = attribute_truth(data.products.iloc[te], data.products)
-    depth = max(sz.ks)
-    scored = variant_scores(data, fitted, level, sz.soft_m)
-    tops = {k: topk_from_scores(s, depth) for k, (s, _) in scored.items()}
-    metrics = {k: retrieval_metrics(t, truth, te, sz.ks) for k, t in tops.items()}
-    cands = {k: float(np.mean(c)) for k, (_, c) in scored.items()}
+    per = _PerQuery(data, fitted, sz, level)
+    metrics = {v: per.metrics(v) for v in VARIANTS}
+    cands = {v: float(np.mean(c)) for v, c in per.cands.items()}
     gains = {k: {m: 100 * (v - metrics["flat"][m]) for m, v in vals.items()} for k, vals in metrics.items()}
     mean_gain = {
         k: float(np.mean([g[f"{m}@{K}"] for m in ("precision", "map", "ndcg") for K in sz.ks]))
         for k, g in gains.items()
+    }
+    decomposition = {
+        name: gain_decomposition(mean_gain if name == "mean"
+                                 else {v: gains[v][name] for v in VARIANTS})
+        for name in DECOMPOSED if name == "mean" or name in metrics["flat"]
     }
     # error propagation: cascade metrics on correctly / wrongly routed queries
     pred = lv.router.top_m(data.text[te], 1)[0][:, 0]
@@ -188,8 +258,7 @@ def evaluate(data: Data, fitted: Fitted, sz: RetrievalSizes, level: str) -> dict
         if mask.any():
             propagation[name] = {
                 "n_queries": int(mask.sum()),
-                **{v: retrieval_metrics(tops[v][mask], [truth[i] for i in np.flatnonzero(mask)],
-                                        te[mask], sz.ks) for v in ("flat", "cascade | predicted")},
+                **{v: per.metrics(v, mask) for v in ("flat", "cascade | predicted")},
             }
     return {
         "level": level,
@@ -202,32 +271,50 @@ def evaluate(data: Data, fitted: Fitted, sz: RetrievalSizes, level: str) -> dict
         "metrics": metrics,
         "gain_pp": gains,
         "mean_gain_pp": mean_gain,
+        "decomposition_pp": decomposition,
         "candidates": cands,
         "error_propagation": propagation,
-        "buckets": bucket_table(data, lv, tops, truth, sz),
+        "buckets": bucket_table(data, lv, per, sz),
     }
 
 
-def bucket_table(data: Data, lv: Level, tops: dict, truth: list, sz: RetrievalSizes) -> list[dict]:
-    """Metrics by the size of the query's true category in the gallery (terciles of queries)."""
+BUCKET_METRICS: tuple[tuple[str, str], ...] = (
+    ("P", "precision"), ("MRR_exact", "exact_mrr"), ("gNDCG", "graded_ndcg"),
+)
+"""(column prefix, metric) of the bucket table; ``@k`` is added to P and gNDCG."""
+
+
+def bucket_table(data: Data, lv: Level, per: _PerQuery, sz: RetrievalSizes) -> list[dict]:
+    """Metrics by the size of the query's true category in the gallery (terciles of queries).
+
+    Per bucket and metric: the value of flat and of the three routed variants, the cascade's
+    gain over flat (``gain_pp``) and its three parts, which sum to it
+    (:func:`~mmrs.hierarchical.decomposition.gain_decomposition`). The P@k columns keep their
+    short names (``gain_pp``, ``reduction_pp``, ...); the other metrics prefix them.
+    """
     te = data.rows["test"]
     size = np.bincount(lv.codes)[lv.codes[te]]
     edges = np.unique(np.quantile(size, [0, 1 / 3, 2 / 3, 1]).astype(int))
     k = sz.ks[1] if len(sz.ks) > 1 else sz.ks[0]
+    variants = ("flat", "flat | predicted", "flat+ | predicted", "cascade | predicted")
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         mask = (size >= lo) & (size <= hi) if lo == edges[0] else (size > lo) & (size <= hi)
         if not mask.any():
             continue
-        idx = np.flatnonzero(mask)
         row = {"bucket": f"{lo}-{hi} items", "n_queries": int(mask.sum()),
                "has_own_head": float(np.mean([c in lv.heads for c in lv.codes[te][mask]]))}
-        for v in ("flat", "flat | predicted", "flat+ | predicted", "cascade | predicted"):
-            row[f"{v} P@{k}"] = retrieval_metrics(tops[v][mask], [truth[i] for i in idx], te[mask], (k,))[f"precision@{k}"]
-        row["gain_pp"] = 100 * (row[f"cascade | predicted P@{k}"] - row[f"flat P@{k}"])
-        row["reduction_pp"] = 100 * (row[f"flat | predicted P@{k}"] - row[f"flat P@{k}"])
-        row["specialisation_pp"] = 100 * (
-            row[f"cascade | predicted P@{k}"] - row[f"flat+ | predicted P@{k}"]
-        )
+        values = {v: per.metrics(v, mask, (k,)) for v in variants}
+        for short, metric in BUCKET_METRICS:
+            key = metric if metric == "exact_mrr" else f"{metric}@{k}"
+            label = short if metric == "exact_mrr" else f"{short}@{k}"
+            prefix = "" if short == "P" else f"{short} "
+            for v in variants:
+                row[f"{v} {label}"] = values[v][key]
+            parts = gain_decomposition({v: values[v][key] for v in variants}, scale=100)
+            row[f"{prefix}gain_pp"] = parts["total"]
+            row[f"{prefix}reduction_pp"] = parts["reduction"]
+            row[f"{prefix}extra_training_pp"] = parts["extra training"]
+            row[f"{prefix}specialisation_pp"] = parts["specialisation"]
         rows.append(row)
     return rows

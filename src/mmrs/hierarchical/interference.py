@@ -13,15 +13,20 @@ import numpy as np
 from ..retrieval.task import topk_from_scores
 
 
-def cross_category_share(scores: np.ndarray, q_codes: np.ndarray, g_codes: np.ndarray, k: int = 10) -> np.ndarray:
-    """Per query: ``(1/k) Σ_{j≤k} 1[c(r_j) ≠ c(q)]`` over the top-k of ``scores``."""
-    top = topk_from_scores(scores, k)
+def cross_category_share(scores: np.ndarray | None, q_codes: np.ndarray, g_codes: np.ndarray,
+                         k: int = 10, top: np.ndarray | None = None) -> np.ndarray:
+    """Per query: ``(1/k) Σ_{j≤k} 1[c(r_j) ≠ c(q)]`` over the top-k of ``scores`` (or over the
+    ranked lists ``top [n_q, k]`` given instead, e.g. from
+    :func:`~mmrs.hierarchical.cascade.flat_topk` on a large gallery)."""
+    top = topk_from_scores(scores, k) if top is None else np.asarray(top)[:, :k]
     return (g_codes[top] != np.asarray(q_codes)[:, None]).mean(axis=1)
 
 
-def confusion_pairs(scores, q_codes, g_codes, labels, k: int = 10, n: int = 10) -> list[tuple[str, str, int]]:
-    """The ``n`` most frequent (query category, neighbour category) pairs that cross categories."""
-    top = topk_from_scores(scores, k)
+def confusion_pairs(scores, q_codes, g_codes, labels, k: int = 10, n: int = 10,
+                    top: np.ndarray | None = None) -> list[tuple[str, str, int]]:
+    """The ``n`` most frequent (query category, neighbour category) pairs that cross categories
+    (top-k of ``scores``, or the ranked lists ``top`` given instead)."""
+    top = topk_from_scores(scores, k) if top is None else np.asarray(top)[:, :k]
     pairs: dict[tuple[int, int], int] = {}
     for qc, row in zip(q_codes, g_codes[top], strict=True):
         for gc in row[row != qc]:

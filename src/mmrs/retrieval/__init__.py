@@ -11,13 +11,23 @@
 from .catalogue import eligible, product_features, split_products, stratified_sample
 from .loss import clip_loss, clip_loss_numpy
 from .sizes import SIZES, RetrievalSizes, sizes
-from .task import RELEVANCE_KEYS, attribute_truth, retrieval_metrics, topk_from_scores
+from .task import (
+    GRADED_KEYS,
+    RELEVANCE_KEYS,
+    attribute_codes,
+    attribute_truth,
+    graded_gains,
+    graded_ndcg,
+    own_rank,
+    retrieval_metrics,
+    topk_from_scores,
+)
 from .towers import TINY_CLIP_CONFIG, LockedTowers, ProjectionHead, create_openclip_towers
 from .train import TrainLog, pair_recall, train_towers
 
 __all__ = [
-    "RELEVANCE_KEYS", "SIZES", "TINY_CLIP_CONFIG", "LockedTowers", "ProjectionHead",
-    "RetrievalSizes", "TrainLog", "attribute_truth", "clip_loss", "clip_loss_numpy",
-    "create_openclip_towers", "eligible", "pair_recall", "product_features", "retrieval_metrics",
+    "GRADED_KEYS", "RELEVANCE_KEYS", "SIZES", "TINY_CLIP_CONFIG", "LockedTowers", "ProjectionHead",
+    "RetrievalSizes", "TrainLog", "attribute_codes", "attribute_truth", "clip_loss", "clip_loss_numpy",
+    "create_openclip_towers", "eligible", "graded_gains", "graded_ndcg", "own_rank", "pair_recall", "product_features", "retrieval_metrics",
     "sizes", "split_products", "stratified_sample", "topk_from_scores", "train_towers",
 ]

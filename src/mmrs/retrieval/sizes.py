@@ -13,5 +13,8 @@ __all__ = ["SIZES", "RetrievalSizes", "sizes"]
 
 
 def sizes(name: str | None = None) -> RetrievalSizes:
-    """The :class:`RetrievalSizes` of profile ``name`` (default: :func:`mmrs.config.profile`)."""
+    """The :class:`RetrievalSizes` named ``name`` (``ci``, ``full``, ``catalogue``) or of the
+    profile ``name`` (default: :func:`mmrs.config.profile`)."""
+    if name in SIZES:
+        return SIZES[name]
     return profile(name).retrieval
