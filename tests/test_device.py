@@ -127,7 +127,10 @@ def data_with_features(seed: int = 5):
 
 SMALL = {"pop": {}, "bpr": {"embedding_dim": 8}, "lightgcn": {"embedding_dim": 8},
          "vbpr": {"embedding_dim": 8}, "bm3": {"embedding_dim": 8, "feat_embed_dim": 8},
-         "freedom": {"embedding_dim": 8, "feat_embed_dim": 8}}
+         "freedom": {"embedding_dim": 8, "feat_embed_dim": 8}, "itemknn": {"knn_k": 3},
+         "lattice": {"embedding_dim": 8, "feat_embed_dim": 8, "knn_k": 3}, "buir": {"embedding_dim": 8},
+         "mmgcn": {"embedding_dim": 8, "image_latent_dim": 8},
+         "grcn": {"embedding_dim": 8, "latent_dim": 8}, "dualgnn": {"embedding_dim": 8}}
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,16 @@ from mmrs.graph import lightgcn_readout, normalized_adjacency, propagate
 from mmrs.models import (
     BM3,
     BPR,
+    BUIR,
     FREEDOM,
+    LATTICE,
     MODEL_CONFIGS,
     MODELS,
     VBPR,
     BM3Config,
     BPRConfig,
     FREEDOMConfig,
+    ItemKNN,
     LightGCN,
     LightGCNConfig,
     MostPop,
@@ -203,7 +206,8 @@ def test_model_configs_match_models_and_constructor_defaults():
     assert model_config_fields("lightgcn") == {
         "embedding_dim": 64, "n_layers": 2, "reg_weight": 1e-4, "squared_reg": False,
     }
-    classes = {"pop": MostPop, "bpr": BPR, "lightgcn": LightGCN, "bm3": BM3, "vbpr": VBPR, "freedom": FREEDOM}
+    classes = {"pop": MostPop, "bpr": BPR, "lightgcn": LightGCN, "bm3": BM3, "vbpr": VBPR, "freedom": FREEDOM,
+               "itemknn": ItemKNN, "lattice": LATTICE, "buir": BUIR}
     for name, cls in classes.items():
         params = inspect.signature(cls.__init__).parameters
         fields = model_config_fields(name)
@@ -315,7 +319,9 @@ def _all_tensors(model: torch.nn.Module) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_to_moves_every_tensor(data, name):
-    small = {"pop": {}, "bpr": {"embedding_dim": 4}, "lightgcn": {"embedding_dim": 4}}
+    small = {"pop": {}, "bpr": {"embedding_dim": 4}, "lightgcn": {"embedding_dim": 4}, "itemknn": {},
+             "buir": {"embedding_dim": 4}, "mmgcn": {"embedding_dim": 4, "image_latent_dim": 4},
+             "grcn": {"embedding_dim": 4, "latent_dim": 4}, "dualgnn": {"embedding_dim": 4}}
     hp = small.get(name, {"embedding_dim": 4, **({} if name == "vbpr" else {"feat_embed_dim": 4})})
     model = build_model(name, data, **hp)
     if name == "freedom":

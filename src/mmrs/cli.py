@@ -29,7 +29,8 @@ from typing import Any, NoReturn
 
 from .config import DEVICE_ENV, DEVICES, PROFILE_ENV, PROFILES
 
-MODEL_NAMES: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom")
+MODEL_NAMES: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom", "itemknn", "lattice", "buir",
+                                 "mmgcn", "grcn", "dualgnn")
 """The ``--model`` choices; equal to :data:`mmrs.models.MODELS` (tested), listed here so that
 building the parser does not import torch."""
 

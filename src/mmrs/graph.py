@@ -12,7 +12,9 @@ way their rows and columns of ``Â`` are empty). Propagation is ``H^{l+1} = Â H
 
     H^0 = [E_U; E_I],     H^{l+1} = Â H^l,     H = (1 / (L + 1)) sum_{l=0..L} H^l = [H_U; H_I]
 
-LightGCN, BM3 and FREEDOM all read their user-item graph out this way.
+LightGCN, BM3 and FREEDOM all read their user-item graph out this way; LATTICE reads out its
+row-normalised ``P = D^{-1}(A + I)`` (:func:`random_walk_adjacency_scipy`) the same way.
+Item-item kNN graphs from features (FREEDOM's, LATTICE's) start from :func:`knn_neighbours`.
 
 Speed: models keep ``Â`` as a CSR tensor and propagate with ``symmetric=True``, which goes
 through :class:`SymmetricSpMM`: since ``Â^T = Â`` the backward pass is one more CSR product
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 
 def bipartite_adjacency(train: sp.spmatrix) -> sp.csr_matrix:
@@ -56,6 +59,58 @@ def symmetric_normalize(adj: sp.spmatrix) -> sp.csr_matrix:
 def normalized_adjacency_scipy(train: sp.spmatrix) -> sp.csr_matrix:
     """``Â = D^{-1/2} A D^{-1/2}`` as a scipy CSR matrix (float32, sorted indices)."""
     return symmetric_normalize(bipartite_adjacency(train))
+
+
+def random_walk_adjacency_scipy(train: sp.spmatrix, self_loops: bool = True) -> sp.csr_matrix:
+    """``P = D^{-1} (A + I)`` (``self_loops``) or ``D^{-1} A`` of the bipartite graph (float32 CSR).
+
+    ``D`` = the row sums of ``A + I`` (resp. ``A``); rows with sum 0 stay empty. Row-stochastic and
+    **not** symmetric (``P^T ≠ P``): LATTICE's user–item graph in MMRec (``get_adj_mat``).
+    """
+    a = bipartite_adjacency(train)
+    if self_loops:
+        a = (a + sp.eye(a.shape[0], dtype=np.float32, format="csr")).tocsr()
+    rowsum = np.asarray(a.sum(axis=1), dtype=np.float64).ravel()
+    inv = np.zeros_like(rowsum)
+    inv[rowsum > 0] = 1.0 / rowsum[rowsum > 0]
+    out = (sp.diags(inv) @ a).astype(np.float32).tocsr()
+    out.sort_indices()
+    return out
+
+
+def knn_neighbours(
+    x: torch.Tensor, k: int, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(values, indices)``, both ``n x k``: for each row of ``x`` its ``k`` largest cosine
+    similarities ``cos(x_i, x_j) = x_i·x_j / (‖x_i‖ ‖x_j‖)`` (itself included) and their columns.
+
+    Computed without gradients in chunks of ``chunk`` rows (memory ``O(chunk * n)``); ties are
+    broken by ``torch.topk``. Rows of norm 0 have cosine 0 with everything.
+    """
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}] for {n} items, got {k}")
+    with torch.no_grad():
+        xn = F.normalize(x.detach(), dim=1)
+        vals, cols = [], []
+        for start in range(0, n, chunk):
+            top = torch.topk(xn[start : start + chunk] @ xn.T, k, dim=1)
+            vals.append(top.values)
+            cols.append(top.indices)
+    return torch.cat(vals), torch.cat(cols)
+
+
+def knn_graph(features: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
+    """Binary ``n x n`` graph linking each row to its ``k`` most cosine-similar rows (itself
+    included; :func:`knn_neighbours`). FREEDOM's frozen item–item graph before normalisation."""
+    x = torch.from_numpy(np.asarray(features, dtype=np.float32))
+    n = x.shape[0]
+    col = knn_neighbours(x, k, chunk)[1].numpy().ravel()
+    row = np.repeat(np.arange(n), k)
+    graph = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, col)), shape=(n, n))
+    graph.sum_duplicates()
+    graph.data[:] = 1.0
+    return graph
 
 
 def to_torch_sparse(matrix: sp.spmatrix, layout: str = "csr") -> torch.Tensor:
@@ -155,6 +210,16 @@ def symmetric_propagate(adj: torch.Tensor, x: torch.Tensor, n_layers: int) -> li
     return propagate(adj, x, n_layers, symmetric=True)
 
 
+def layer_mean(layers: list[torch.Tensor]) -> torch.Tensor:
+    """``(1 / (L + 1)) sum_l H^l``: the same values as ``torch.stack(layers).mean(0)`` (summed in
+    layer order, then divided), without materialising the ``(L + 1) x N x d`` stack in the
+    forward pass or expanding the gradient over it in the backward pass."""
+    total = layers[0]
+    for h in layers[1:]:
+        total = total + h
+    return total / len(layers)
+
+
 def lightgcn_readout(
     adj: torch.Tensor,
     user_emb: torch.Tensor,
@@ -162,6 +227,7 @@ def lightgcn_readout(
     n_layers: int,
     *,
     symmetric: bool = True,
+    adj_t: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LightGCN's mean readout on the bipartite graph, split into ``(H_U, H_I)``::
 
@@ -170,11 +236,15 @@ def lightgcn_readout(
     ``adj`` is ``Â`` (``(U + I) x (U + I)``, users first, e.g. :func:`normalized_adjacency`),
     ``user_emb`` is ``E_U`` (``U x d``) and ``item_emb`` is ``E_I`` (``I x d``). ``symmetric``
     (default) uses ``Â^T = Â`` for the backward pass (see :func:`propagate`); pass ``False`` for
-    autograd's own backward.
+    autograd's own backward. A non-symmetric ``adj`` (LATTICE's ``D^{-1}(A + I)``) passes its
+    transpose as ``adj_t`` (then ``symmetric`` is ignored).
     """
     ego = torch.cat([user_emb, item_emb], dim=0)
-    layers = propagate(adj, ego, n_layers, symmetric=symmetric)
-    final = torch.stack(layers, dim=0).mean(dim=0)
+    if adj_t is not None:
+        layers = propagate(adj, ego, n_layers, adj_t=adj_t)
+    else:
+        layers = propagate(adj, ego, n_layers, symmetric=symmetric)
+    final = layer_mean(layers)
     n_users = user_emb.shape[0]
     return final[:n_users], final[n_users:]
 
@@ -212,3 +282,18 @@ def smoothing_curve(
                 }
             )
     return rows
+
+
+def bipartite_edge_index(train: sp.spmatrix, both_directions: bool = True) -> torch.Tensor:
+    """PyG-style ``edge_index`` (``2 x E``, int64, users first, item ``i`` is node ``U + i``) of
+    the training matrix: ``[[u ...], [U + i ...]]`` for each edge in row-major order, then (if
+    ``both_directions``) the same edges reversed, ``[[U + i ...], [u ...]]`` — MMRec's
+    ``torch.cat((edge_index, edge_index[[1, 0]]), dim=1)`` in MMGCN, GRCN and DualGNN."""
+    r = sp.csr_matrix(train)
+    r.sum_duplicates()
+    coo = r.tocoo()
+    users = torch.from_numpy(coo.row.astype(np.int64))
+    items = torch.from_numpy(coo.col.astype(np.int64)) + r.shape[0]
+    one_way = torch.stack([users, items])
+    return torch.cat([one_way, one_way.flip(0)], dim=1) if both_directions else one_way
+

@@ -37,6 +37,9 @@ DEFAULT_KS: tuple[int, ...] = (5, 10, 20, 50)
 
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "precision", "map", "hit")
 
+SCORE_BLOCK_ELEMENTS: int = 2**22
+"""At most this many scores (16 MiB of float32) per block in :func:`full_ranking_topk`."""
+
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 Truth = sp.spmatrix | Sequence[Sequence[int] | np.ndarray]
 
@@ -196,10 +199,17 @@ def full_ranking_topk(
     float scores ``[|B|, n_items]`` on any device and in any float dtype; the items of
     ``exclude_csr[B]`` (normally the training matrix) are set to ``-inf`` and ``torch.topk``
     keeps the best ``k``, on the scores' device. Runs under ``torch.no_grad()``.
+
+    Speed: a batch is scored in blocks of at most :data:`SCORE_BLOCK_ELEMENTS` scores (known from
+    ``exclude_csr``'s width). A score block of ``4096 x n_items`` floats is a fresh allocation of
+    over 100 MB per call, which the C allocator maps from the kernel page by page each time; a
+    block of 16 MiB is recycled, and the per-row scores, masking and top-k are the same (the
+    top-k lists are checked equal in ``benchmarks/bench_epoch.py``).
     """
     ids = np.arange(n_users, dtype=np.int64) if users is None else np.asarray(users, np.int64)
     if exclude_csr is not None:
         exclude_csr = sp.csr_matrix(exclude_csr)
+        batch_size = max(1, min(batch_size, SCORE_BLOCK_ELEMENTS // max(exclude_csr.shape[1], 1)))
     out = np.empty((len(ids), k), dtype=np.int64)
     with torch.no_grad():
         for start in range(0, len(ids), batch_size):

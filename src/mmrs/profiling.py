@@ -65,6 +65,7 @@ def epoch_time_breakdown(
         )
         loss.backward()
         optimizer.step()
+        model.after_step()
         if device is not None and device.type == "cuda":
             torch.cuda.synchronize(device)
         model_s += time.perf_counter() - start

@@ -25,7 +25,7 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -196,6 +196,27 @@ class FitResult:
     eval_seconds: list[float] = field(default_factory=list)
 
 
+def make_optimizer(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """Adam (``lr``, PyTorch's defaults otherwise) with PyTorch's fused kernel where it runs.
+
+    The update is Adam's (Kingma & Ba)::
+
+        m <- b1 m + (1 - b1) g,   v <- b2 v + (1 - b2) g^2,
+        p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+    ``fused=True`` does it in one pass over each parameter instead of several tensor ops (the
+    same arithmetic up to float rounding; ``tests/test_train_steps.py`` checks the parameters
+    against plain Adam after a few steps). On CPU this matters where parameters are large: the
+    trainable raw feature tables of BM3 and FREEDOM (``benchmarks/bench_epoch.py``). Falls back
+    to plain Adam where the fused kernel is not available for the parameters' device or dtype.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, ValueError):  # fused kernel not available here: the for-loop Adam
+        return torch.optim.Adam(params, lr=lr)
+
+
 def train_one_epoch(
     model: Recommender,
     optimizer: torch.optim.Optimizer,
@@ -210,6 +231,7 @@ def train_one_epoch(
 
     The pairs are reshuffled with ``rng``, one negative per pair is drawn by ``sampler`` (if the
     model needs negatives), and batches are moved to ``device`` (default: left on the CPU).
+    ``model.after_step()`` runs after every optimizer step.
     """
     order = rng.permutation(len(users))
     u = torch.from_numpy(users[order])
@@ -229,6 +251,7 @@ def train_one_epoch(
             raise FloatingPointError(f"non-finite loss {loss.item()} at pair {start}")
         loss.backward()
         optimizer.step()
+        model.after_step()
         total += float(loss.detach()) * len(u[start:stop])
     return total / max(len(order), 1)
 
@@ -261,7 +284,9 @@ def fit(
 ) -> FitResult:
     """The epoch loop: MMRec's protocol on ``data.train`` with early stopping on ``data.valid``.
 
-    Adam (``config.lr``); every epoch ``model.pre_epoch()``, one pass over the pairs reshuffled
+    Adam (:func:`make_optimizer`, ``config.lr``, times ``model.lr_factor(epoch)`` when the model
+    overrides it); every
+    epoch ``model.pre_epoch()``, one pass over the pairs reshuffled
     with ``rng`` in mini-batches of ``config.batch_size`` with one uniform negative per pair
     (:func:`train_one_epoch`), then full-ranking validation (:func:`evaluate`);
     :class:`EarlyStopping` on ``config.stop_metric`` with ``config.patience``; at the end the
@@ -279,7 +304,11 @@ def fit(
         return FitResult(0, 0, False, valid, history, eval_seconds=[eval_s])
     users, items = data.pairs("train")
     sampler = NegativeSampler(data.train, rng, train_items_only=config.train_items_only)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model.parameters(), config.lr)
+    # a model with a learning-rate schedule (MMRec's LambdaLR, stepped after each epoch)
+    scheduler = None
+    if type(model).lr_factor is not Recommender.lr_factor:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, model.lr_factor)
     stopper = EarlyStopping(config.patience)
     result = FitResult(best_epoch=0, epochs_run=0, stopped_early=False, valid=None)
     bar = tqdm(
@@ -295,6 +324,8 @@ def fit(
         loss = train_one_epoch(
             model, optimizer, users, items, sampler, rng, config.batch_size, device
         )
+        if scheduler is not None:
+            scheduler.step()
         train_s = time.perf_counter() - start
         valid, eval_s = evaluate(model, data, "valid", config, device)
         value = valid[config.stop_metric]

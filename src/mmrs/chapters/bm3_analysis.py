@@ -76,6 +76,32 @@ def collapse_curve(
     return curve
 
 
+def collapse_summary(curves: dict[str, Any], last: int = 100, threshold: float = 0.95) -> Any:
+    """One row per :func:`collapse_curve` (``curves``: label -> its rows or a DataFrame): the peak
+    ``mean_cosine`` and the step it is reached at, the first step at or above ``threshold``
+    (missing if never), the mean over the ``last`` steps (where the curve settles) and the
+    final value; ``attrs["threshold"]`` holds ``threshold``."""
+    import pandas as pd
+
+    rows = {}
+    for label, curve in curves.items():
+        c = pd.DataFrame(curve)
+        cos = c["mean_cosine"].to_numpy()
+        above = np.flatnonzero(cos >= threshold)
+        rows[label] = {
+            "peak": float(cos.max()),
+            "peak step": int(c["step"].iloc[int(cos.argmax())]),
+            f"first step ≥ {threshold:g}": int(c["step"].iloc[above[0]]) if len(above) else None,
+            f"mean, last {last} steps": float(cos[-last:].mean()),
+            "final": float(cos[-1]),
+        }
+    out = pd.DataFrame(rows).T
+    for column in ("peak step", f"first step ≥ {threshold:g}"):
+        out[column] = out[column].astype("Int64")
+    out.attrs["threshold"] = threshold
+    return out
+
+
 def tiny_example(**kwargs: Any) -> BM3:
     """The chapter's hand-checkable model: users u0-i0, u1-i1, 0 layers, dropout 0, identity
     predictor and projection, ``E_U = [[1,0],[0,1]]``, ``E_I = [[1,1],[0,1]]``, image features

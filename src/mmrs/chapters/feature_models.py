@@ -1,5 +1,7 @@
 """Chapter 5's analyses: a hand-checkable VBPR, how good a frozen kNN item graph is, how FREEDOM's
-pruning treats edges, and the comparison of feature-based models with Chapter 4's records.
+pruning treats edges, and the comparison of feature-based models with Chapter 4's records: each
+model's grid (:func:`model_grids`, for equal tuning budgets) and the untrained reference points
+(:func:`reference_runs`: content item-kNN and the attribute oracle).
 
 *Neighbour agreement* of an item graph ``G`` with item labels ``y`` (e.g. article type)::
 
@@ -16,9 +18,10 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from .. import records
 from ..models.freedom import degree_sensitive_prune, item_item_graph, knn_graph, pruning_weights
 from ..models.vbpr import VBPR
-from .tables import load_all_records, select_by_validation
+from .tables import find_record_file, load_all_records, select_by_validation
 
 
 def tiny_vbpr(reg_weight: float = 0.1) -> VBPR:
@@ -106,3 +109,42 @@ def same_simulation(record: dict[str, Any], chapter4: dict[str, Any]) -> bool:
     mine, theirs = record["dataset"], chapter4["dataset"]
     return (mine.get("description") == theirs.get("description")
             and mine.get("simulation") == theirs.get("simulation"))
+
+
+MODEL_LABELS: dict[str, str] = {"vbpr": "VBPR", "freedom": "FREEDOM", "bm3": "BM3 (v+t)",
+                                "lightgcn": "LightGCN", "bpr": "BPR"}
+"""How the chapter names a model's grid (other models: their name in upper case)."""
+
+MAIN_RUNS: tuple[str, ...] = ("bm3_fashion-sim-full.json#BM3 (v+t)",
+                              "bm3_fashion-sim-full.json#LightGCN")
+"""Chapter 4's runs that are grid points of their model too (not its ablation variants)."""
+
+
+def model_grids(dataset: str = "fashion-sim-full") -> dict[str, list[dict]]:
+    """Each model's tuning grid on ``dataset``: its records under ``book/results/grid/`` plus
+    :data:`MAIN_RUNS`, by label (:data:`MODEL_LABELS`; a grid of a feature model run without
+    features is its own label, ``"<label> w/o v&t"``). New grid records are picked up as they
+    are committed; untrained reference points (item-kNN, the oracle) have no grid."""
+    grids: dict[str, list[dict]] = {}
+    everything = records.flatten_runs(records.load_folder(records.results_folder("book")))
+    for r in everything:
+        if r["dataset"]["name"] != dataset:
+            continue
+        if not (r["_file"].startswith("grid/") or r["_file"] in MAIN_RUNS):
+            continue
+        label = MODEL_LABELS.get(r["model"], r["model"].upper())
+        if r["config"]["model"].get("modalities") == []:
+            label = f"{label.removesuffix(' (v+t)')} w/o v&t"
+        grids.setdefault(label, []).append(r)
+    return grids
+
+
+def reference_runs(dataset: str = "fashion-sim-full") -> dict[str, dict]:
+    """The untrained reference points on ``dataset`` that exist: ``"oracle (ceiling)"`` and
+    ``"item-kNN (content)"`` (``book/results/<model>_<dataset>.json``)."""
+    out = {}
+    for label, name in (("oracle (ceiling)", "oracle"), ("item-kNN (content)", "itemknn")):
+        path = find_record_file(f"{name}_{dataset}.json")
+        if path.is_file():
+            out[label] = records.load(path)
+    return out

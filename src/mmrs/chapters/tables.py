@@ -229,3 +229,127 @@ def read_record_file(path: Path, make_it: str) -> dict:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no results record. Make it with: {make_it}")
     return rec.load(path)
+
+
+# ------------------------------------------------------------------ equal tuning budgets
+
+
+def expected_best_of_k(valid: list[float] | np.ndarray, test: list[float] | np.ndarray,
+                       k: int) -> float:
+    """Expected test metric of the validation-best point among ``k`` of a grid's ``N`` points
+    drawn uniformly **without replacement** (the "expected validation performance" idea of
+    Dodge et al. 2019, *Show your work*, reported on test): exact, not sampled.
+
+    Rank the points by validation metric, best first (``r = 1..N``). Point ``r`` is the best of a
+    ``k``-subset iff it is in the subset and the other ``k - 1`` come from the ``N - r`` points
+    ranked below it, so::
+
+        P(r) = C(N - r, k - 1) / C(N, k),        E_k = sum_r P(r) · test_r
+
+    ``k = N`` gives the validation-selected point's test value, ``k = 1`` the mean over the grid.
+    Points tied on validation share the mean of their test values (a tie broken uniformly at
+    random picks each of them equally often). Raises ``ValueError`` unless ``1 <= k <= N``.
+    """
+    from math import comb
+
+    v = np.asarray(valid, dtype=float)
+    t = np.asarray(test, dtype=float)
+    n = len(v)
+    if len(t) != n:
+        raise ValueError(f"{n} validation values but {len(t)} test values")
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in [1, {n}] for a grid of {n} points, got {k}")
+    order = np.argsort(-v, kind="stable")
+    v, t = v[order], t[order]
+    tied = np.array([t[v == x].mean() for x in v])
+    total = comb(n, k)
+    return float(sum(comb(n - r, k - 1) * tied[r - 1] for r in range(1, n + 1)) / total)
+
+
+def equal_budget_k(sizes: dict[str, int], minimum: int = 3) -> int | None:
+    """The common budget: the smallest grid size ``>= minimum`` among ``sizes`` (model -> number of
+    grid points); ``None`` when no model has ``minimum`` points."""
+    big = [n for n in sizes.values() if n >= minimum]
+    return min(big) if big else None
+
+
+def equal_budget_table(grids: dict[str, list[dict]], metric: str = "recall@20",
+                       k: int | None = None, minimum: int = 3) -> pd.DataFrame:
+    """Every model at the same tuning budget: one row per model (``grids``: label -> its grid's
+    training records), with its number of grid points, the expected test ``metric`` of a single
+    point (the grid's mean: the budget every model has), that of the point validation selects
+    among all of them, and :func:`expected_best_of_k` at the common budget
+    ``k`` (default :func:`equal_budget_k` with ``minimum``). A model with fewer than ``k`` points
+    has no value at ``k``; the ``note`` column says so. Points with the same model settings count
+    once. ``attrs["k"]`` holds the budget."""
+    sizes = {}
+    unique: dict[str, list[dict]] = {}
+    for label, runs in grids.items():
+        seen: dict[str, dict] = {}
+        for r in sorted(runs, key=lambda r: r.get("_file", "")):
+            seen.setdefault(_setting(r), r)
+        unique[label] = list(seen.values())
+        sizes[label] = len(unique[label])
+    budget = k if k is not None else equal_budget_k(sizes, minimum)
+    rows = []
+    for label, runs in unique.items():
+        if not runs:
+            continue
+        valid = [r["metrics"]["valid"][metric] for r in runs]
+        test = [r["metrics"]["test"][metric] for r in runs]
+        n = len(runs)
+        at_k = (expected_best_of_k(valid, test, budget)
+                if budget is not None and n >= budget else float("nan"))
+        note = "" if budget is not None and n >= budget else (
+            f"only {n} point{'s' if n > 1 else ''}: no value at k = {budget}" if budget is not None
+            else f"only {n} point{'s' if n > 1 else ''}")
+        rows.append({"model": label, "grid points": n,
+                     f"test {metric}, one point (grid mean)": expected_best_of_k(valid, test, 1),
+                     f"test {metric}, best of all points": expected_best_of_k(valid, test, n),
+                     f"test {metric}, expected best of k": at_k, "note": note})
+    table = pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+    table.attrs["k"] = budget
+    return table
+
+
+def valid_at_epoch(runs: dict, metric: str = "recall@20", epoch: int | None = None) -> pd.DataFrame:
+    """Runs compared like with like: each run's validation ``metric`` at the same ``epoch``
+    (default: the last epoch every run reached, ``min(epochs_run)``), read from the per-epoch
+    history, beside its own best epoch and the test ``metric`` of its restored best epoch (which
+    differs between runs and so compares different training lengths). One row per key of
+    ``runs`` (label -> training record)."""
+    if epoch is None:
+        epoch = min(r["body"]["epochs_run"] for r in runs.values())
+    rows = {}
+    for label, r in runs.items():
+        history = {h["epoch"]: h for h in r["body"]["history"]}
+        if epoch not in history:
+            raise ValueError(f"run {label!r} has no epoch {epoch} (it ran {r['body']['epochs_run']})")
+        best = r["body"]["best_epoch"]
+        rows[label] = {"epoch": epoch, f"valid {metric} at epoch": history[epoch][metric],
+                       "best epoch": best, f"valid {metric} at best epoch": history[best][metric],
+                       f"test {metric}, best epoch restored": r["metrics"]["test"][metric]}
+    return int_columns(pd.DataFrame(rows).T, ("epoch", "best epoch"))
+
+
+def lightgcn_pyg_table(name: str = "lightgcn_vs_pyg.json") -> pd.DataFrame:
+    """The LightGCN speed benchmark (``benchmarks/bench_lightgcn.py``) as a table: per
+    implementation (``mmrs``, PyG), the median training seconds per epoch, the best evaluation
+    seconds (all users, top 50) and the first-batch and last-epoch losses (equal losses: the same
+    computation). ``attrs`` holds the ratios PyG / mmrs, the dataset, the settings and the
+    command. A missing record raises ``FileNotFoundError`` naming the command."""
+    path = find_record_file(name, "benchmarks")
+    record = read_record_file(path, "python benchmarks/bench_lightgcn.py --torch-threads 1")
+    body = record["body"]
+    table = pd.DataFrame({
+        impl: {"train s/epoch (median)": body["train_seconds_per_epoch_median"][impl],
+               "eval s (best)": body["eval_seconds_best"][impl],
+               "first-batch loss": body["first_batch_loss"][impl],
+               "last-epoch loss": body["epoch_losses"][impl][-1]}
+        for impl in ("mmrs", "pyg")
+    }).T.rename(index={"pyg": "PyG"})
+    table.attrs.update(train_ratio=body["train_ratio_pyg_over_mmrs"],
+                       eval_ratio=body["eval_ratio_pyg_over_mmrs"],
+                       dataset=record["dataset"]["name"], settings=record["config"]["settings"],
+                       threads=record["machine"]["torch_threads"], command=record["command"])
+    return table

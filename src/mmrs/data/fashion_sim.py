@@ -55,7 +55,8 @@ class FashionSim:
 
     data: InteractionData
     items: pd.DataFrame
-    """One row per item id (after re-indexing): ``product_id`` and the attributes."""
+    """One row per item id (after re-indexing): ``product_id``, the attributes and ``log_w`` (the
+    log base popularity of the utility)."""
     tastes: pd.DataFrame
     """One row per user id: ``gender``, ``articles`` (tuple), ``colours`` (tuple), ``usage``, ``brand``."""
     target_user_degrees: np.ndarray
@@ -141,6 +142,17 @@ def utilities(items: pd.DataFrame, log_w: np.ndarray, tastes: pd.DataFrame, beta
     return z
 
 
+def true_utilities(sim: FashionSim, users: np.ndarray | None = None) -> np.ndarray:
+    """The simulation's own utilities ``z_ui`` (module docstring) of ``users`` (default: all, in
+    id order) for every item, ``[len(users), n_items]``: the tastes, base popularities and betas
+    the interactions were drawn with. Users chose by ``softmax(z_u)``, so ranking by ``z_u`` is what
+    a model that recovered the simulation exactly would do (the attribute oracle of Chapter 5;
+    the 5-core filter, applied after the draws, is the only step it ignores)."""
+    users = np.arange(len(sim.tastes)) if users is None else np.asarray(users)
+    return utilities(sim.items, sim.items["log_w"].to_numpy(), sim.tastes.iloc[users],
+                     sim.params["betas"])
+
+
 def simulate_fashion(
     n_users: int | None = None,
     n_items: int | None = None,
@@ -174,6 +186,7 @@ def simulate_fashion(
     pool_feats = item_features(catalogue, items, progress, device) if features else {}
     user_deg, item_deg = real_degrees(degrees_from)
     log_w = np.log(rng.choice(item_deg, size=n_items).astype(np.float64))
+    items["log_w"] = log_w  # kept with the items: the ground truth of true_utilities
     tastes = draw_tastes(rng, items, n_users)
     n_u = np.minimum(rng.choice(user_deg, size=n_users), n_items // 2)
     users_out, items_out = [], []

@@ -10,6 +10,13 @@ Writes one ``train`` record (:mod:`mmrs.records`; so
 on the same simulated data as Chapter 4's records), and with ``metrics.rare`` and
 ``metrics.rare_within`` (:func:`mmrs.metrics.rare_item_metrics` on test, items with <= 5 training
 interactions, ranked among all items / among rare items only).
+
+Two reference points need no training (evaluated once, ``best_epoch`` 0): ``--model itemknn``
+(content item-kNN, :class:`mmrs.models.ItemKNN`) and ``--model oracle`` (the simulated users' true
+utilities, :class:`mmrs.models.UtilityOracle`; no ``--set``)::
+
+    python -m mmrs.experiments.feature_models --size full --model oracle --torch-threads 1 \\
+        --out book/results/oracle_fashion-sim-full.json
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ from .common import (
     train_with_rare_metrics,
 )
 
+ORACLE = "oracle"
+"""``--model`` name of the attribute oracle (not in :data:`mmrs.models.MODELS`: it needs the
+simulation, not only the data)."""
+
 
 def run_point(
     model_name: str, data: Any, config: TrainConfig, seed: int, command: str,
@@ -63,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
                      help="sizes (default: $MMRS_PROFILE or ci)")
     out.add_argument("--size", choices=sorted(SIZES), default=None,
                      help=f"fashion-sim size (default: the profile's, now {prof.fashion_sim})")
-    out.add_argument("--model", required=True, choices=MODELS)
+    out.add_argument("--model", required=True, choices=(*MODELS, ORACLE),
+                     help=f"a model of mmrs.models, or {ORACLE!r}: the simulation's true utilities")
     out.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                      help="model hyper-parameters (fields of the model's config)")
     out.add_argument("--seed", type=int, default=2023,
@@ -86,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     git_state()  # the record states the tree this run starts from
     try:
-        hparams = parse_settings(args.set, args.model)
+        if args.model == ORACLE and args.set:
+            raise argparse.ArgumentTypeError("--set: the oracle has no settings; drop --set")
+        hparams = {} if args.model == ORACLE else parse_settings(args.set, args.model)
     except argparse.ArgumentTypeError as error:
         cli.error(str(error))
     device = checked_device(cli, args.device)
@@ -100,8 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     data_seconds = time.perf_counter() - tic
     config = capped_config(args.max_epochs or prof.epoch_cap, args.patience, device)
     model_seed = args.seed if args.model_seed is None else args.model_seed
-    record = run_point(args.model, sim.data, config, model_seed, command,
-                       simulation_dataset(sim), **hparams)
+    if args.model == ORACLE:
+        from ..models import UtilityOracle
+
+        record = train_with_rare_metrics(UtilityOracle(sim), sim.data, config, model_seed, command,
+                                         simulation_dataset(sim))
+    else:
+        record = run_point(args.model, sim.data, config, model_seed, command,
+                           simulation_dataset(sim), **hparams)
     record["seeds"]["simulation"] = args.seed
     record["timings"]["data_s"] = data_seconds
     records.save(record, args.out)

@@ -13,12 +13,20 @@ from typing import Any
 from .base import MODALITIES, ModelConfig, Recommender, bpr_loss, emb_loss, resolve_modalities
 from .bm3 import BM3, BM3Config
 from .bpr import BPR, BPRConfig
+from .buir import BUIR, BUIRConfig
+from .dualgnn import DualGNN, DualGNNConfig
 from .freedom import FREEDOM, FREEDOMConfig
+from .grcn import GRCN, GRCNConfig
+from .itemknn import ItemKNN, ItemKNNConfig
+from .lattice import LATTICE, LATTICEConfig
 from .lightgcn import LightGCN, LightGCNConfig
+from .mmgcn import MMGCN, MMGCNConfig
+from .oracle import OracleConfig, UtilityOracle
 from .pop import MostPop, MostPopConfig
 from .vbpr import VBPR, VBPRConfig
 
-MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom")
+MODELS: tuple[str, ...] = ("pop", "bpr", "lightgcn", "bm3", "vbpr", "freedom", "itemknn", "lattice", "buir",
+                         "mmgcn", "grcn", "dualgnn")
 
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "pop": MostPopConfig,
@@ -27,6 +35,12 @@ MODEL_CONFIGS: dict[str, type[ModelConfig]] = {
     "bm3": BM3Config,
     "vbpr": VBPRConfig,
     "freedom": FREEDOMConfig,
+    "itemknn": ItemKNNConfig,
+    "lattice": LATTICEConfig,
+    "buir": BUIRConfig,
+    "mmgcn": MMGCNConfig,
+    "grcn": GRCNConfig,
+    "dualgnn": DualGNNConfig,
 }
 """Model name (each of :data:`MODELS`) -> its config dataclass (field = hyper-parameter)."""
 
@@ -45,7 +59,7 @@ def model_config_fields(name: str) -> dict[str, Any]:
 def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
     """Model ``name`` (one of :data:`MODELS`) for ``data``; ``hparams`` go to its config.
 
-    ``vbpr`` and ``freedom`` need item features (``data.features``).
+    ``vbpr``, ``freedom`` and ``lattice`` need item features (``data.features``); ``buir`` is ID only.
 
     ``None`` values in ``hparams`` are dropped, so command-line defaults fall through to the
     model's own defaults. An unknown model name or hyper-parameter key is a ``ValueError`` that
@@ -71,6 +85,18 @@ def build_model(name: str, data: Any, **hparams: Any) -> Recommender:
         return BM3(data.train, features=data.features, config=config)
     if name == "vbpr":
         return VBPR(data.n_users, data.n_items, data.features, config=config)
+    if name == "lattice":
+        return LATTICE(data.train, data.features, config=config)
+    if name == "buir":
+        return BUIR(data.train, config=config)
+    if name == "itemknn":
+        return ItemKNN(data.train, data.features, config=config)
+    if name == "mmgcn":
+        return MMGCN(data.train, data.features, config=config)
+    if name == "grcn":
+        return GRCN(data.train, data.features, config=config)
+    if name == "dualgnn":
+        return DualGNN(data.train, data.features, config=config)
     assert name == "freedom"
     return FREEDOM(data.train, data.features, config=config)
 
@@ -80,18 +106,32 @@ __all__ = [
     "BM3Config",
     "BPR",
     "BPRConfig",
+    "BUIR",
+    "BUIRConfig",
+    "DualGNN",
+    "DualGNNConfig",
     "FREEDOM",
     "FREEDOMConfig",
+    "GRCN",
+    "GRCNConfig",
+    "ItemKNN",
+    "ItemKNNConfig",
+    "LATTICE",
+    "LATTICEConfig",
     "LightGCN",
     "LightGCNConfig",
+    "MMGCN",
+    "MMGCNConfig",
     "MODALITIES",
     "MODELS",
     "MODEL_CONFIGS",
     "ModelConfig",
     "MostPop",
     "MostPopConfig",
+    "OracleConfig",
     "Recommender",
     "VBPR",
+    "UtilityOracle",
     "VBPRConfig",
     "bpr_loss",
     "build_model",

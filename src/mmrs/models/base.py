@@ -7,6 +7,10 @@ A model is a :class:`torch.nn.Module` with
   ``(u, i, j)`` triples (``neg`` may be ``None`` when ``needs_negatives`` is false);
 * ``pre_epoch()``: called by :func:`mmrs.train.train` before every training epoch (default: nothing;
   FREEDOM re-samples its pruned graph here);
+* ``after_step()``: called by :func:`mmrs.train.train_one_epoch` after every optimizer step
+  (default: nothing; BUIR moves its momentum target encoder here);
+* ``lr_factor(epoch) -> float``: multiplier of the base learning rate in (0-based) epoch ``epoch``
+  (default ``1.0``, no schedule; LATTICE has MMRec's ``learning_rate_scheduler``);
 * ``prepare_eval()``: computes whatever evaluation needs once (e.g. propagated embeddings);
   called by :func:`mmrs.metrics.evaluate_split` after ``model.eval()``;
 * ``score_users(users) -> Tensor [b, n_items]``: scores of all items for a batch of users;
@@ -259,6 +263,13 @@ class Recommender(nn.Module):
 
     def pre_epoch(self) -> None:
         """Per-epoch preparation before training batches (default: nothing)."""
+
+    def after_step(self) -> None:
+        """Called after every optimizer step (default: nothing)."""
+
+    def lr_factor(self, epoch: int) -> float:
+        """Multiplier of the base learning rate in 0-based ``epoch`` (default: ``1.0``)."""
+        return 1.0
 
     def calculate_loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None

@@ -44,11 +44,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..graph import (
     ConstantSpMM,
+    knn_graph,
     lightgcn_readout,
     normalized_adjacency,
     normalized_adjacency_scipy,
@@ -82,30 +82,6 @@ __all__ = [
     "knn_graph",
     "pruning_weights",
 ]
-
-
-def knn_graph(features: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
-    """Binary ``n x n`` graph linking each row to its ``k`` most cosine-similar rows (itself included).
-
-    Ties are broken by ``torch.topk``. Rows of norm 0 have cosine 0 with everything. Computed in
-    chunks of ``chunk`` rows, so memory is ``O(chunk * n)``.
-    """
-    x = torch.from_numpy(np.asarray(features, dtype=np.float32))
-    n = x.shape[0]
-    if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, {n}] for {n} items, got {k}")
-    x = F.normalize(x, dim=1)
-    cols = []
-    with torch.no_grad():
-        for start in range(0, n, chunk):
-            sim = x[start : start + chunk] @ x.T
-            cols.append(torch.topk(sim, k, dim=1).indices)
-    col = torch.cat(cols).numpy().ravel()
-    row = np.repeat(np.arange(n), k)
-    graph = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, col)), shape=(n, n))
-    graph.sum_duplicates()
-    graph.data[:] = 1.0
-    return graph
 
 
 def item_item_graph(

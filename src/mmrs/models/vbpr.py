@@ -16,8 +16,9 @@ with few interactions still gets the content half of its vector from its photo a
 the property Chapter 5 tests on rare items.
 
 Initialisation as MMRec: ``P`` and ``Γ`` Xavier-uniform, ``W`` Xavier-normal, ``b = 0``.
-Efficiency: MMRec projects every item's features in every batch; here only the batch's items
-are projected during training (the same loss and gradients), and all items once for evaluation.
+Efficiency: MMRec projects every item's features in every batch; here only the batch's distinct
+items (positives and negatives together) are projected during training (the same loss and
+gradients up to float rounding), and all items once for evaluation.
 """
 
 from __future__ import annotations
@@ -124,11 +125,17 @@ class VBPR(Recommender):
         nn.init.zeros_(self.item_linear.bias)
         self._cache = None
 
-    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        """``q_i = [γ_i ; W f_i + b]`` for ``items`` (all items when ``None``)."""
+    def item_vectors(self, items: torch.Tensor | None = None, unique: bool = False) -> torch.Tensor:
+        """``q_i = [γ_i ; W f_i + b]`` for ``items`` (all items when ``None``). ``unique``: project
+        each distinct item once and repeat the rows (the same values; fewer rows to gather and
+        multiply when a batch repeats items)."""
         if items is None:
             return torch.cat([self.item_embedding, self.item_linear(self.raw_features)], dim=1)
-        content = self.item_linear(self.raw_features[items])
+        if unique:
+            rows, inverse = torch.unique(items, return_inverse=True)
+            content = self.item_linear(self.raw_features[rows])[inverse]
+        else:
+            content = self.item_linear(self.raw_features[items])
         return torch.cat([self.item_embedding[items], content], dim=1)
 
     def calculate_loss(
@@ -138,7 +145,7 @@ class VBPR(Recommender):
         if neg is None:
             raise ValueError("VBPR needs sampled negatives")
         p_u = self.user_embedding[users]
-        q_i, q_j = self.item_vectors(pos), self.item_vectors(neg)
+        q_i, q_j = self.item_vectors(torch.cat([pos, neg]), unique=True).split(len(pos))
         pos_scores = (p_u * q_i).sum(dim=1)
         neg_scores = (p_u * q_j).sum(dim=1)
         return bpr_loss(pos_scores, neg_scores) + self.reg_weight * emb_loss(p_u, q_i, q_j)
