@@ -5,6 +5,8 @@ Modules, in pipeline order: :mod:`.embeddings` (normalisation, comb fusion, TF-I
 :mod:`.blend` (neighbourhood blending), :mod:`.f1` (the Shopee metric), :mod:`.split` and
 :mod:`.tune` (validation groups, threshold tuning), :mod:`.ladder` (the ablation ladder),
 :mod:`.perturb` and :mod:`.fashion_listings` (simulated listings of real products),
+:mod:`.setting` (pooled vs clean–clean search, one-to-one), :mod:`.pairs` (pair-level metrics),
+:mod:`.heads` and :mod:`.trained` (ArcFace projection heads, margin tuned on validation),
 :mod:`.run` (the replication command) and :mod:`.plots` (the chapter's figures).
 """
 
