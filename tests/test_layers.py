@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "features": 2,
     "graph": 3, "metrics": 3, "sampling": 3,
     "models": 4, "retrieval": 4, "hierarchical": 4, "matching": 4,
+    "attribution": 4,
     "train": 5, "profiling": 5,
     "records": 6,
     "experiments": 7,

@@ -4,7 +4,7 @@ hierarchical retrieval and benchmarks.
 A record is a JSON object. Every record has the same **envelope**::
 
     schema_version  1
-    kind            "train" | "train-set" | "matching" | "hierarchical" | "benchmark"
+    kind            "train" | "train-set" | "matching" | "hierarchical" | "benchmark" | "attribution"
     dataset         {"name", "source", "sha256", "sizes"}   what the numbers were measured on
     model           the model's name, or null
     config          every setting that shaped the result (model and training/experiment settings)
@@ -26,6 +26,7 @@ Kind-specific requirements (checked by :func:`validate`):
 * ``train-set``: ``body.runs``, a mapping ``variant -> train record`` (each validated).
 * ``matching``: ``metrics.ladder``, a list of rows with a ``step`` name.
 * ``hierarchical``: ``metrics.levels``.
+* ``attribution``: ``metrics.markets`` and ``body.planted`` (the simulation's true weights).
 * ``benchmark``: nothing beyond the envelope.
 
 :func:`save` writes atomically (temporary file in the same folder, fsync, ``os.replace``; NaN and
@@ -57,7 +58,8 @@ from .provenance import (  # noqa: F401 (re-exported: the record's provenance is
     versions,
 )
 
-KINDS: tuple[str, ...] = ("train", "train-set", "matching", "hierarchical", "benchmark")
+KINDS: tuple[str, ...] = ("train", "train-set", "matching", "hierarchical", "benchmark",
+                          "attribution")
 ENVELOPE: tuple[str, ...] = (
     "schema_version",
     "kind",
@@ -195,6 +197,9 @@ def validate(record: Any, where: str = "<record>", prefix: str = "") -> None:
                 raise _fail(where, f"{prefix}metrics.ladder[{i}]", "needs a 'step' name")
     elif kind == "hierarchical":
         _expect(metrics, "levels", dict, where, f"{prefix}metrics.")
+    elif kind == "attribution":
+        _expect(metrics, "markets", dict, where, f"{prefix}metrics.")
+        _expect(body, "planted", dict, where, f"{prefix}body.")
 
 
 # --------------------------------------------------------------------------- files
