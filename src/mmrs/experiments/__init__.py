@@ -289,6 +289,12 @@ def _matching() -> Experiment:
                "--torch-threads", "1"),
               depends)
         for d in ("abt-buy", "amazon-google", "fashion")
+    ) + tuple(  # other split seeds (groups, heads, tuning halves): the ladder's steps across seeds
+        Point(f"{d}-s{seed}", f"book/results/seeds/matching_{d}_s{seed}.json",
+              (*PY, "mmrs.experiments.matching", "--dataset", d, "--profile", "full", "--quiet",
+               "--torch-threads", "1", "--seed", str(seed)),
+              depends)
+        for d in ("abt-buy", "amazon-google", "fashion") for seed in SEEDS
     )
     return Experiment(
         "matching", "7", "The matching ladder (frozen and ArcFace-trained embeddings, pooled and "
