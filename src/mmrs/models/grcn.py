@@ -51,7 +51,6 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.utils import softmax
 
 from ..graph import bipartite_edge_index
 from .base import (
@@ -73,6 +72,19 @@ __all__ = ["GRCN", "GRCNConfig", "WEIGHT_MODES", "attention_layer", "weighted_su
 WEIGHT_MODES: tuple[str, ...] = ("confid", "mean", "max")
 
 
+
+def _edge_softmax(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """PyG's :func:`torch_geometric.utils.softmax` (softmax over the edges sharing ``index``),
+    imported on first use so that ``import mmrs.models`` needs neither PyG (the ``[graph]``
+    extra) nor its import time."""
+    import warnings
+
+    with warnings.catch_warnings():  # PyG's own imports warn about torch.jit.script (not ours)
+        warnings.simplefilter("ignore", FutureWarning)
+        from torch_geometric.utils import softmax
+
+    return softmax(src, index, num_nodes=num_nodes)
+
 def attention_layer(x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
                     paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x + Σ_w a_wv x_w, a)`` with ``a_wv = softmax_{w→v}(x_v · x_w)`` per target ``v``
@@ -88,7 +100,7 @@ def attention_layer(x: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
         dots = torch.cat([dots, dots])
     else:
         dots = (x.index_select(0, dst) * x_src).sum(dim=-1)
-    alpha = softmax(dots, dst, num_nodes=x.shape[0])
+    alpha = _edge_softmax(dots, dst, num_nodes=x.shape[0])
     out = torch.zeros_like(x).index_add_(0, dst, x_src * alpha.unsqueeze(1))
     return x + out, alpha
 
