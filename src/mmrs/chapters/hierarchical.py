@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..hierarchical.decomposition import PARTS, gain_decomposition
+from ..records import load_folder, results_folder
+from .seed_tables import mean_sd, paired_interval, t_interval, verdict
 from .tables import find_record_file, read_record_file
 
 PAPER_GAIN_PP = (4.5, 5.0)
@@ -185,3 +187,69 @@ def record_summary(record: dict) -> dict[str, float | int | str]:
 def latency_frame(latency: dict) -> pd.DataFrame:
     """Median µs per query, candidates scored and the ratio to flat, one row per variant."""
     return pd.DataFrame({k: v for k, v in latency.items() if isinstance(v, dict)}).T
+
+
+SEED_QUANTITIES = ("gain", *PARTS)
+"""The %p quantities of :func:`seed_frame` that get a seed interval: the cascade's gain over flat
+and its three parts (reduction, extra training, specialisation)."""
+
+
+def seed_runs(main: dict, folder: str | Path | None = None) -> list[dict]:
+    """``main`` and the ``hierarchical`` records under ``<folder>/seeds/`` (default: the
+    ``book/results`` of :func:`mmrs.records.results_folder`) made with the same settings (the
+    whole ``config`` but the seed), ordered by seed. Raises ``ValueError`` on a repeated seed or
+    when no other seed matches."""
+    folder = Path(folder) if folder is not None else results_folder("book")
+    seeds = folder / "seeds"
+    others = load_folder(seeds, kinds=["hierarchical"]) if seeds.is_dir() else []
+    runs = [main] + [r for r in others if r["config"] == main["config"]]
+    if len(runs) < 2:
+        raise ValueError(f"{seeds}: no other-seed record with the settings of "
+                         f"'{main['command']}'; make them with the hierarchical experiment's "
+                         "full-s<seed> points (python -m mmrs.experiments.hierarchical --seed N)")
+    seen = [r["seeds"]["model"] for r in runs]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"two hierarchical records share a seed: {sorted(seen)}")
+    return sorted(runs, key=lambda r: r["seeds"]["model"])
+
+
+def seed_frame(runs: list[dict], levels=("articleType", "subCategory")) -> pd.DataFrame:
+    """One row per (level, relevance, seed): flat's value, the cascade's (``cascade | predicted``
+    = flat + gain / 100), the gain in %p and its three parts (:func:`relevance_frame`)."""
+    rows = {}
+    for r in runs:
+        for level in levels:
+            frame = relevance_frame(r["metrics"]["levels"][level])
+            for name, row in frame.iterrows():
+                rows[(level, name, r["seeds"]["model"])] = {
+                    "flat": row["flat"], "cascade": row["flat"] + row["cascade | predicted"] / 100,
+                    "gain": row["cascade | predicted"], **{p: row[p] for p in PARTS}}
+    out = pd.DataFrame(rows).T.astype(float)
+    out.index.names = ["level", "relevance", "seed"]
+    return out
+
+
+def seed_interval_frame(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """From :func:`seed_frame`: per (level, relevance) and quantity, the per-seed values, mean,
+    sd (ddof 1) and, for the %p quantities, the seed-paired t-interval (95 %) and its
+    :func:`mmrs.chapters.seed_tables.verdict`. The gain's interval is that of
+    ``cascade − flat`` paired by seed; the parts' are those of their per-seed values."""
+    out = {}
+    for (level, name), block in per_seed.groupby(level=["level", "relevance"], sort=False):
+        block = block.droplevel(["level", "relevance"])
+        for q in ("flat", "cascade", *SEED_QUANTITIES):
+            values = block[q].to_dict()
+            row = {f"seed {s}": v for s, v in values.items()}
+            if q == "gain":
+                iv = paired_interval((100 * block["cascade"]).to_dict(), (100 * block["flat"]).to_dict())
+            elif q in PARTS:
+                iv = t_interval(list(values.values()))
+            else:
+                iv = None
+            row.update({k: v for k, v in mean_sd(list(values.values())).items() if k != "n"}
+                       if iv is None else {k: iv[k] for k in ("mean", "sd", "low", "high")})
+            row["verdict"] = verdict(iv) if iv is not None else ""
+            out[(level, name, q)] = row
+    frame = pd.DataFrame(out).T
+    frame.index.names = ["level", "relevance", "quantity"]
+    return frame[[c for c in frame if c != "verdict"] + ["verdict"]]

@@ -7,6 +7,8 @@ calls them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,6 +17,8 @@ from matplotlib.axes import Axes
 from ..data.published import published_matching_table
 from ..matching.knn import knn
 from ..matching.setting import cross_source_knn
+from ..records import load_folder, results_folder
+from .seed_tables import mean_sd, paired_interval, verdict
 
 KINDS = ("frozen", "trained")
 
@@ -159,3 +163,87 @@ def plot_frozen_vs_trained(tables: dict[str, pd.DataFrame], ax: Axes | None = No
     ax.set_ylabel("test pair-level F1")
     ax.legend(fontsize=7)
     return ax
+
+
+BEFORE_BLENDING = "union + min2"
+"""The ladder step the INB stages blend on: "blending vs no blending" compares each stage with it."""
+
+
+def split_seed_runs(main: dict, folder: str | Path | None = None) -> list[dict]:
+    """``main`` and the ``matching`` records of the same dataset under ``<folder>/seeds/``
+    (default: the ``book/results`` of :func:`mmrs.records.results_folder`) made with the same
+    settings (``config`` but the sizes of the split's parts), ordered by split seed. Raises ``ValueError`` on a repeated seed or
+    when no other seed matches."""
+    folder = Path(folder) if folder is not None else results_folder("book")
+    seeds = folder / "seeds"
+    others = load_folder(seeds, kinds=["matching"]) if seeds.is_dir() else []
+    def settings(r: dict) -> dict:  # the split's sizes differ from seed to seed by design
+        return {k: v for k, v in r["config"].items() if k not in ("listings", "groups")}
+
+    runs = [main] + [r for r in others if r["dataset"]["name"] == main["dataset"]["name"]
+                     and settings(r) == settings(main)]
+    if len(runs) < 2:
+        raise ValueError(f"{seeds}: no other-split record with the settings of "
+                         f"'{main['command']}'; make them with the matching experiment's "
+                         "<dataset>-s<seed> points (python -m mmrs.experiments.matching --seed N)")
+    seen = [r["seeds"]["split"] for r in runs]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"two {main['dataset']['name']} records share a split seed: {sorted(seen)}")
+    return sorted(runs, key=lambda r: r["seeds"]["split"])
+
+
+def _by_seed(runs: list[dict], kind: str, step: str, metric: str) -> dict[int, float]:
+    """``{split seed: test metric}`` of one ladder step (``step="selected"``: the step with the
+    best validation objective in each run, :func:`selected`)."""
+    out = {}
+    for r in runs:
+        row = selected(r, kind) if step == "selected" else next(
+            x for x in r["metrics"]["ladders"][kind] if x["step"] == step)
+        out[r["seeds"]["split"]] = row[metric]
+    return out
+
+
+def ladder_seed_table(runs: list[dict], metric: str = "test_pair_f1") -> pd.DataFrame:
+    """Per (embeddings, step): the test ``metric`` of each split seed, mean and sd (ddof 1)."""
+    out = {}
+    for kind in KINDS:
+        for step in [x["step"] for x in runs[0]["metrics"]["ladders"][kind]]:
+            values = _by_seed(runs, kind, step, metric)
+            s = mean_sd(list(values.values()))
+            out[(kind, step)] = {**{f"seed {k}": v for k, v in values.items()},
+                                 "mean": s["mean"], "sd": s["sd"]}
+    frame = pd.DataFrame(out).T
+    frame.index.names = ["embeddings", "step"]
+    return frame
+
+
+def _interval_row(a: dict[int, float], b: dict[int, float]) -> dict:
+    iv = paired_interval(a, b)
+    return {**{f"seed {s}": d for s, d in zip(iv["seeds"], iv["differences"], strict=True)},
+            "mean": iv["mean"], "sd": iv["sd"], "low": iv["low"], "high": iv["high"],
+            "verdict": verdict(iv)}
+
+
+def blending_intervals(runs: list[dict], metric: str = "test_pair_f1") -> pd.DataFrame:
+    """Per (embeddings, INB stage): test ``metric`` of the stage minus :data:`BEFORE_BLENDING`,
+    paired by split seed, with the 95 % t-interval (:func:`mmrs.chapters.seed_tables.paired_interval`)."""
+    out = {}
+    for kind in KINDS:
+        stages = [x["step"] for x in runs[0]["metrics"]["ladders"][kind] if x["step"].startswith("INB")]
+        before = _by_seed(runs, kind, BEFORE_BLENDING, metric)
+        for stage in stages:
+            out[(kind, stage)] = _interval_row(_by_seed(runs, kind, stage, metric), before)
+    frame = pd.DataFrame(out).T
+    frame.index.names = ["embeddings", "stage"]
+    return frame
+
+
+def training_intervals(runs: list[dict], metric: str = "test_pair_f1") -> pd.DataFrame:
+    """Per ladder step, and for the validation-selected step (``"selected"``): test ``metric``
+    with trained heads minus frozen features, paired by split seed, with the 95 % t-interval."""
+    steps = [x["step"] for x in runs[0]["metrics"]["ladders"]["frozen"]] + ["selected"]
+    frame = pd.DataFrame({step: _interval_row(_by_seed(runs, "trained", step, metric),
+                                              _by_seed(runs, "frozen", step, metric))
+                          for step in steps}).T
+    frame.index.name = "step"
+    return frame

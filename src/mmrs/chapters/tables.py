@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import records as rec
+from .seed_tables import paired_interval
 
 MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
     ("amazon-baby", "bpr"): {"recall@20": 0.0575, "ndcg@20": 0.0249},
@@ -95,20 +96,10 @@ def paired_difference(a: list[dict], b: list[dict], metric: str = "recall@20",
     seed (the split is the same), and the interval is Student's t with ``n - 1`` degrees of
     freedom, ``mean ± t_{(1+level)/2, n-1} · sd / sqrt(n)``. Raises ``ValueError`` when the two
     sets do not have the same seeds or fewer than two pairs."""
-    from scipy import stats
-
     by_a = {r["seeds"]["model"]: r["metrics"][split][metric] for r in a}
     by_b = {r["seeds"]["model"]: r["metrics"][split][metric] for r in b}
-    if set(by_a) != set(by_b):
-        raise ValueError(f"unpaired seeds: {sorted(by_a)} vs {sorted(by_b)}")
-    if len(by_a) < 2:
-        raise ValueError("a paired interval needs at least two seeds")
-    diffs = np.array([by_a[s] - by_b[s] for s in sorted(by_a)])
-    n = len(diffs)
-    half = float(stats.t.ppf((1 + level) / 2, n - 1) * diffs.std(ddof=1) / np.sqrt(n))
-    mean = float(diffs.mean())
-    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "level": level,
-            "differences": diffs.tolist(), "relative": mean / float(np.mean(list(by_b.values())))}
+    out = paired_interval(by_a, by_b, level)  # (mmrs.chapters.seed_tables)
+    return {**out, "relative": out["mean"] / float(np.mean(list(by_b.values())))}
 
 
 def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:
