@@ -441,7 +441,6 @@ def test_replication_config_records_the_device():
 
 NUMPY_ON_CPU_TENSORS = {
     # (file under src/mmrs, source of the call): tensors made from NumPy on the CPU
-    ("models/freedom.py", "torch.cat(cols).numpy()"),
     ("models/freedom.py", "torch.multinomial(weights, n_keep, replacement=False, generator=generator).numpy()"),
 }
 

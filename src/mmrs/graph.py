@@ -105,7 +105,7 @@ def knn_graph(features: np.ndarray, k: int, chunk: int = 1024) -> sp.csr_matrix:
     included; :func:`knn_neighbours`). FREEDOM's frozen item–item graph before normalisation."""
     x = torch.from_numpy(np.asarray(features, dtype=np.float32))
     n = x.shape[0]
-    col = knn_neighbours(x, k, chunk)[1].numpy().ravel()
+    col = knn_neighbours(x, k, chunk)[1].cpu().numpy().ravel()
     row = np.repeat(np.arange(n), k)
     graph = sp.csr_matrix((np.ones(len(row), dtype=np.float32), (row, col)), shape=(n, n))
     graph.sum_duplicates()

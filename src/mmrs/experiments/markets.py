@@ -110,11 +110,11 @@ def importances(model, users: torch.Tensor, items: torch.Tensor, ig_steps: int
     if isinstance(model, FusionTransformer):
         with torch.no_grad():
             maps = model.attention_maps(text, regions, mask)
-        out[METHODS[0]] = last_layer(maps)[:, 1:].numpy()
-        out[METHODS[1]] = rollout(maps)[:, 1:].numpy()
+        out[METHODS[0]] = last_layer(maps)[:, 1:].cpu().numpy()
+        out[METHODS[1]] = rollout(maps)[:, 1:].cpu().numpy()
     ig, delta = integrated_gradients(model, users, items, ig_steps)
-    out[METHODS[2]] = ig.numpy()
-    out[METHODS[3]] = token_occlusion(model, users, items).numpy()
+    out[METHODS[2]] = ig.cpu().numpy()
+    out[METHODS[3]] = token_occlusion(model, users, items).cpu().numpy()
     with torch.no_grad():
         gap = (model.score_inputs(text, regions, users, mask)
                - model.score_inputs(torch.zeros_like(text), torch.zeros_like(regions), users, mask))
@@ -127,7 +127,7 @@ def importances(model, users: torch.Tensor, items: torch.Tensor, ig_steps: int
 def modality_shares(model, users, items) -> dict[str, float]:
     """Mean share of ``|s(x) − s(x without m)|`` per modality."""
     drop = modality_ablation(model, users, items)
-    a = torch.stack([drop["text"].abs(), drop["image"].abs()], 1).numpy()
+    a = torch.stack([drop["text"].abs(), drop["image"].abs()], 1).cpu().numpy()
     shares = a / np.clip(a.sum(1, keepdims=True), 1e-12, None)
     return {"text": float(shares[:, 0].mean()), "image": float(shares[:, 1].mean())}
 

@@ -57,7 +57,7 @@ class HeadFit:
         """Project features ``x`` (n × d_in) to unit vectors (n × dim), float32."""
         self.head.eval()
         with torch.no_grad():
-            return self.head(torch.as_tensor(np.asarray(x, dtype=np.float32))).numpy()
+            return self.head(torch.as_tensor(np.asarray(x, dtype=np.float32))).cpu().numpy()
 
 
 def train_head(

@@ -94,8 +94,8 @@ def shrunk_knn_similarity(x: np.ndarray, k: int, shrink: float, chunk: int = 102
             values.append(top.values)
             cols.append(top.indices)
     rows = np.repeat(np.arange(n), k)
-    data = torch.cat(values).numpy().ravel()
-    col = torch.cat(cols).numpy().ravel()
+    data = torch.cat(values).cpu().numpy().ravel()
+    col = torch.cat(cols).cpu().numpy().ravel()
     return sp.csr_matrix((data, (rows, col)), shape=(n, n), dtype=np.float32)
 
 
