@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from ..hierarchical.decomposition import PARTS, gain_decomposition
-from ..records import load_folder, results_folder
 from .seed_tables import mean_sd, paired_interval, t_interval, verdict
 from .tables import find_record_file, read_record_file
 
@@ -199,18 +198,15 @@ def seed_runs(main: dict, folder: str | Path | None = None) -> list[dict]:
     ``book/results`` of :func:`mmrs.records.results_folder`) made with the same settings (the
     whole ``config`` but the seed), ordered by seed. Raises ``ValueError`` on a repeated seed or
     when no other seed matches."""
-    folder = Path(folder) if folder is not None else results_folder("book")
-    seeds = folder / "seeds"
-    others = load_folder(seeds, kinds=["hierarchical"]) if seeds.is_dir() else []
-    runs = [main] + [r for r in others if r["config"] == main["config"]]
-    if len(runs) < 2:
-        raise ValueError(f"{seeds}: no other-seed record with the settings of "
-                         f"'{main['command']}'; make them with the hierarchical experiment's "
-                         "full-s<seed> points (python -m mmrs.experiments.hierarchical --seed N)")
-    seen = [r["seeds"]["model"] for r in runs]
-    if len(seen) != len(set(seen)):
-        raise ValueError(f"two hierarchical records share a seed: {sorted(seen)}")
-    return sorted(runs, key=lambda r: r["seeds"]["model"])
+    from .seed_tables import same_setting_seed_runs
+
+    return same_setting_seed_runs(
+        main, "hierarchical", lambda r: r["config"], lambda r: r["seeds"]["model"], folder,
+        missing=f"no other-seed record with the settings of '{main['command']}'; make them with "
+                "the hierarchical experiment's full-s<seed> points "
+                "(python -m mmrs.experiments.hierarchical --seed N)",
+        repeated="two hierarchical records share a seed: {seeds}",
+    )
 
 
 def seed_frame(runs: list[dict], levels=("articleType", "subCategory")) -> pd.DataFrame:

@@ -17,7 +17,6 @@ from matplotlib.axes import Axes
 from ..data.published import published_matching_table
 from ..matching.knn import knn
 from ..matching.setting import cross_source_knn
-from ..records import load_folder, results_folder
 from .seed_tables import mean_sd, paired_interval, verdict
 
 KINDS = ("frozen", "trained")
@@ -174,22 +173,20 @@ def split_seed_runs(main: dict, folder: str | Path | None = None) -> list[dict]:
     (default: the ``book/results`` of :func:`mmrs.records.results_folder`) made with the same
     settings (``config`` but the sizes of the split's parts), ordered by split seed. Raises ``ValueError`` on a repeated seed or
     when no other seed matches."""
-    folder = Path(folder) if folder is not None else results_folder("book")
-    seeds = folder / "seeds"
-    others = load_folder(seeds, kinds=["matching"]) if seeds.is_dir() else []
-    def settings(r: dict) -> dict:  # the split's sizes differ from seed to seed by design
-        return {k: v for k, v in r["config"].items() if k not in ("listings", "groups")}
+    from .seed_tables import same_setting_seed_runs
 
-    runs = [main] + [r for r in others if r["dataset"]["name"] == main["dataset"]["name"]
-                     and settings(r) == settings(main)]
-    if len(runs) < 2:
-        raise ValueError(f"{seeds}: no other-split record with the settings of "
-                         f"'{main['command']}'; make them with the matching experiment's "
-                         "<dataset>-s<seed> points (python -m mmrs.experiments.matching --seed N)")
-    seen = [r["seeds"]["split"] for r in runs]
-    if len(seen) != len(set(seen)):
-        raise ValueError(f"two {main['dataset']['name']} records share a split seed: {sorted(seen)}")
-    return sorted(runs, key=lambda r: r["seeds"]["split"])
+    def settings(r: dict) -> tuple:  # the split's sizes differ from seed to seed by design
+        return r["dataset"]["name"], {k: v for k, v in r["config"].items()
+                                      if k not in ("listings", "groups")}
+
+    name = main["dataset"]["name"]
+    return same_setting_seed_runs(
+        main, "matching", settings, lambda r: r["seeds"]["split"], folder,
+        missing=f"no other-split record with the settings of '{main['command']}'; make them with "
+                "the matching experiment's <dataset>-s<seed> points "
+                "(python -m mmrs.experiments.matching --seed N)",
+        repeated=f"two {name} records share a split seed: {{seeds}}",
+    )
 
 
 def _by_seed(runs: list[dict], kind: str, step: str, metric: str) -> dict[int, float]:

@@ -10,7 +10,8 @@ scipy's t quantile; nothing else here needs a library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -78,3 +79,24 @@ def interval_text(interval: Mapping[str, float], digits: int = 1, unit: str = ""
     """``mean ± sd [low, high]`` of a :func:`t_interval` result, signed, for glued prose."""
     return (f"{mean_sd_text(interval['mean'], interval['sd'], digits, sign=True)}{unit} "
             f"[{interval['low']:+.{digits}f}, {interval['high']:+.{digits}f}]")
+
+
+def same_setting_seed_runs(
+    main: Mapping, kind: str, settings: Callable[[Mapping], object], seed_of: Callable[[Mapping], int],
+    folder: str | Path | None, missing: str, repeated: str,
+) -> list[dict]:
+    """``main`` and the ``kind`` records under ``<folder>/seeds/`` (default: the ``book/results``
+    of :func:`mmrs.records.results_folder`) whose ``settings(record)`` equal ``main``'s, ordered by
+    ``seed_of``. ``ValueError(missing)`` when no other seed matches, ``ValueError(repeated)``
+    (formatted with ``seeds=``) when two runs share a seed."""
+    from ..records import load_folder, results_folder
+
+    seeds = (Path(folder) if folder is not None else results_folder("book")) / "seeds"
+    others = load_folder(seeds, kinds=[kind]) if seeds.is_dir() else []
+    runs = [main] + [r for r in others if settings(r) == settings(main)]
+    if len(runs) < 2:
+        raise ValueError(f"{seeds}: {missing}")
+    seen = [seed_of(r) for r in runs]
+    if len(seen) != len(set(seen)):
+        raise ValueError(repeated.format(seeds=sorted(seen)))
+    return sorted(runs, key=seed_of)
