@@ -34,16 +34,11 @@ CORE = ("src/mmrs/train.py", "src/mmrs/metrics.py", "src/mmrs/sampling.py", "src
 """Sources every training record depends on."""
 
 NOT_YET_RUN: frozenset[str] = frozenset({
-    # the whole catalogue: ~25 CPU-minutes at 1 thread after its 44,434 photos are encoded (cached,
-    # resumable; ~10 minutes on 2 idle cores)
-    "book/results/hierarchical_catalogue.json",
     # BUIR on real data: ~40 (Baby) and ~140 (Sports) CPU-minutes at 1 thread
     "book/results/buir_amazon-baby.json", "book/results/buir_amazon-sports.json",
     # other model seeds over the same simulated users: ~15-30 CPU-minutes each
     "book/results/seeds/bm3_fashion-sim-full_s2024.json",
     "book/results/seeds/bm3_fashion-sim-full_s2025.json",
-    "book/results/seeds/freedom_fashion-sim-full_d0.8_r0.001_s2024.json",
-    "book/results/seeds/freedom_fashion-sim-full_d0.8_r0.001_s2025.json",
     # the new graph models' grids on the full fashion-sim: ~25 (LATTICE, DualGNN) to ~100
     # (MMGCN, GRCN) CPU-minutes per point (Table 4's s/epoch times the epochs early stopping needs)
     "book/results/grid/lattice_fashion-sim-full_r0.0.json",
