@@ -181,6 +181,24 @@ def test_seed_summary_and_paired_interval_by_hand():
         same_setting_runs(bm3[0], [bm3[0]])
 
 
+def test_seed_and_paired_tables_by_hand():
+    from mmrs.chapters.tables import paired_table, seed_table
+
+    bm3 = [_seed_run("bm3", s, v) for s, v in ((2023, 0.085), (2024, 0.083), (2025, 0.087))]
+    lgn = [_seed_run("lightgcn", s, v) for s, v in ((2025, 0.076), (2023, 0.077), (2024, 0.078))]
+    table = seed_table({"BM3": bm3, "LightGCN": lgn}, metrics=("recall@20",))
+    assert list(table.index) == ["BM3 recall@20", "LightGCN recall@20"]
+    # LightGCN: .077, .078, .076 -> mean .077, sd .001
+    assert table.loc["LightGCN recall@20", "mean"] == pytest.approx(0.077)
+    assert table.loc["LightGCN recall@20", "sd"] == pytest.approx(0.001)
+    assert table.loc["LightGCN recall@20", "seeds"] == [2025, 2023, 2024]  # as given
+    frame, paired = paired_table(bm3, lgn, "BM3", "LightGCN", metrics=("recall@20",))
+    # paired by seed, not by position: differences .008, .005, .011 (as in the test above)
+    assert frame.loc["recall@20", "BM3 − LightGCN"] == pytest.approx(0.008)
+    assert frame.loc["recall@20", "relative to LightGCN"] == pytest.approx(0.008 / 0.077)
+    assert paired["recall@20"]["differences"] == pytest.approx([0.008, 0.005, 0.011])
+
+
 def test_seed_records_are_never_selected(tmp_path):
     from mmrs.chapters.tables import load_seed_records
 

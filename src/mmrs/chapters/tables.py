@@ -102,6 +102,28 @@ def paired_difference(a: list[dict], b: list[dict], metric: str = "recall@20",
     return {**out, "relative": out["mean"] / float(np.mean(list(by_b.values())))}
 
 
+def seed_table(groups: dict[str, list[dict]], metrics: tuple[str, ...] = ("recall@20", "ndcg@20"),
+               split: str = "test") -> pd.DataFrame:
+    """One row ``"<name> <metric>"`` per group and metric: :func:`seed_summary`'s ``n``, ``mean``,
+    ``sd``, ``seeds`` and ``values`` (``groups``: ``{name: runs, one per seed}``)."""
+    return pd.DataFrame({f"{name} {metric}": seed_summary(runs, metric, split)
+                         for name, runs in groups.items() for metric in metrics}
+                        ).T[["n", "mean", "sd", "seeds", "values"]]
+
+
+def paired_table(a: list[dict], b: list[dict], a_name: str, b_name: str,
+                 metrics: tuple[str, ...] = ("recall@20", "ndcg@20"),
+                 split: str = "test") -> tuple[pd.DataFrame, dict[str, dict]]:
+    """:func:`paired_difference` ``a - b`` for each metric: a table (one row per metric; columns
+    ``n``, ``"<a_name> − <b_name>"`` (the mean difference), the 95 % bounds and
+    ``"relative to <b_name>"``) and the intervals themselves, keyed by metric, for the prose."""
+    paired = {m: paired_difference(a, b, m, split) for m in metrics}
+    frame = pd.DataFrame(paired).T[["n", "mean", "low", "high", "relative"]].rename(columns={
+        "mean": f"{a_name} − {b_name}", "low": "95 % low", "high": "95 % high",
+        "relative": f"relative to {b_name}"})
+    return frame, paired
+
+
 def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:
     """One record per (dataset, model): the grid point with the highest **validation** ``metric``.
 
