@@ -55,7 +55,6 @@ UNSTATED: frozenset[str] = frozenset({
     "book/results/grid/bpr_amazon-sports_reg1e-05.json",
     "book/results/grid/freedom_fashion-sim-full_d0.8_r0.0.json",
     "book/results/grid/freedom_fashion-sim-full_d0.8_r0.0001.json",
-    "book/results/grid/freedom_fashion-sim-full_d0.8_r0.001.json",
     "book/results/grid/freedom_fashion-sim-full_d0.9_r0.001.json",
     "book/results/grid/vbpr_fashion-sim-full_r0.0001.json",
     "book/results/grid/vbpr_fashion-sim-full_r0.01.json",

@@ -37,7 +37,6 @@ NOT_YET_RUN: frozenset[str] = frozenset({
     # BUIR on real data: ~40 (Baby) and ~140 (Sports) CPU-minutes at 1 thread
     "book/results/buir_amazon-baby.json", "book/results/buir_amazon-sports.json",
     # other model seeds over the same simulated users: ~15-30 CPU-minutes each
-    "book/results/seeds/bm3_fashion-sim-full_s2024.json",
     "book/results/seeds/bm3_fashion-sim-full_s2025.json",
     # the new graph models' grids on the full fashion-sim: ~25 (LATTICE, DualGNN) to ~100
     # (MMGCN, GRCN) CPU-minutes per point (Table 4's s/epoch times the epochs early stopping needs)
