@@ -141,6 +141,16 @@ def test_grid_table_shows_only_the_hyper_parameters_that_vary():
     assert table.loc["vbpr", "hparams"] == "reg_weight=2.0, embedding_dim=64"  # one point: all shown
 
 
+def test_machine_states_the_allocator_settings_only_when_set(monkeypatch):
+    from mmrs import provenance
+
+    for name in provenance.MALLOC_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    assert "malloc" not in provenance.machine()
+    monkeypatch.setenv("MALLOC_MMAP_MAX_", "0")
+    assert provenance.machine()["malloc"] == {"MALLOC_MMAP_MAX_": "0"}
+
+
 def test_provenance_in_a_checkout_and_outside(monkeypatch, tmp_path):
     from mmrs import provenance
 

@@ -88,8 +88,14 @@ def versions() -> dict[str, str]:
     return out
 
 
+MALLOC_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")
+"""glibc allocator settings (environment) that change timings, never numbers: ``make replicate``
+sets them so large tensors are not handed back to the OS and faulted in again every batch."""
+
+
 def machine() -> dict[str, Any]:
-    """Platform, processor, CPU count and (if torch is imported) its thread count."""
+    """Platform, processor, CPU count, (if torch is imported) its thread count, and the
+    :data:`MALLOC_SETTINGS` in this process's environment (``malloc``, only when any is set)."""
     out: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -98,6 +104,9 @@ def machine() -> dict[str, Any]:
     torch = sys.modules.get("torch")
     if torch is not None:
         out["torch_threads"] = torch.get_num_threads()
+    malloc = {k: os.environ[k] for k in MALLOC_SETTINGS if k in os.environ}
+    if malloc:
+        out["malloc"] = malloc
     return out
 
 
