@@ -40,7 +40,6 @@ NOT_YET_RUN: frozenset[str] = frozenset({
     "book/results/seeds/bm3_fashion-sim-full_s2025.json",
     # the new graph models' grids on the full fashion-sim: ~25 (LATTICE, DualGNN) to ~100
     # (MMGCN, GRCN) CPU-minutes per point (Table 4's s/epoch times the epochs early stopping needs)
-    "book/results/grid/lattice_fashion-sim-full_r0.0.json",
     *(f"book/results/grid/mmgcn_fashion-sim-full{t}_r{r}.json"
       for t, r in (("", "0.0001"), ("_trained", "0.0001"), ("_trained", "0.01"))),
     *(f"book/results/grid/{m}_fashion-sim-full_r{r}.json"
