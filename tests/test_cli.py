@@ -178,6 +178,33 @@ def test_train_writes_a_record(tmp_path, folder, capsys):
     assert str(out) in stdout
 
 
+def test_split_seed_draws_another_split_and_is_recorded(tmp_path, folder, capsys):
+    outs = {}
+    for seed in (None, 2024):
+        outs[seed] = tmp_path / f"split{seed}.json"
+        extra = () if seed is None else ("--split-seed", str(seed))
+        code, _, _ = run_main(train_args(folder, outs[seed], "--max-epochs", "1", *extra, model="pop"), capsys)
+        assert code == 0
+    default, other = (records.load(outs[s]) for s in (None, 2024))
+    assert default["seeds"] == {"model": 2023, "split": 2023}
+    assert other["seeds"] == {"model": 2023, "split": 2024}
+    # the per-user counts do not depend on the seed, which interactions land where does
+    assert other["dataset"]["sizes"]["split"] == default["dataset"]["sizes"]["split"]
+    assert other["metrics"]["test"] != default["metrics"]["test"]
+
+
+def test_split_seed_on_a_dataset_with_its_own_split_is_refused(tmp_path, folder, capsys):
+    inter = next(folder.glob("*.inter"))
+    lines = inter.read_text().splitlines()
+    labels = [0, 1, 2]  # train / valid / test, cycled: a split given by the file
+    inter.write_text("\n".join([lines[0] + "\tx_label"] + [
+        f"{line}\t{labels[k % 3]}" for k, line in enumerate(lines[1:])]) + "\n")
+    out = tmp_path / "x.json"
+    code, _, err = run_main(train_args(folder, out, "--max-epochs", "1", "--split-seed", "7", model="pop"), capsys)
+    assert code == 2 and "--split-seed" in err and "drop --split-seed" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_folder_named_like_registry_is_recorded_as_path_with_hash(tmp_path, capsys):
     folder = tmp_path / "amazon-baby"
     inter = write_folder(folder)  # an "altered" baby.inter

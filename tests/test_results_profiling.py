@@ -174,7 +174,8 @@ def test_seed_summary_and_paired_interval_by_hand():
     bm3 = [_seed_run("bm3", s, v) for s, v in ((2023, 0.085), (2024, 0.083), (2025, 0.087))]
     lgn = [_seed_run("lightgcn", s, v) for s, v in ((2023, 0.077), (2024, 0.078), (2025, 0.076))]
     other = _seed_run("bm3", 2024, 0.5, reg=0.01)  # another setting: never mixed in
-    runs = same_setting_runs(bm3[0], [bm3[2], bm3[1], other])
+    other_split = {**_seed_run("bm3", 2026, 0.5), "seeds": {"model": 2026, "split": 2024}}
+    runs = same_setting_runs(bm3[0], [bm3[2], bm3[1], other, other_split])
     assert [r["seeds"]["model"] for r in runs] == [2023, 2024, 2025]
     summary = seed_summary(runs)
     # mean (.085 + .083 + .087) / 3 = .085; deviations 0, -.002, .002 -> sd sqrt(8e-6 / 2) = .002

@@ -114,6 +114,8 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                      help=f"default ${PROFILE_ENV} or ci")
     run.add_argument("--out", required=True, help="path of the JSON record (*.json)")
     run.add_argument("--seed", type=int, default=2023)
+    run.add_argument("--split-seed", type=int, default=None,
+                     help="seed of MMRec's split rule for a dataset without x_label (default 2023)")
     run.add_argument("--max-epochs", type=_int_at_least(1), default=None, help="default: the profile's")
     run.add_argument("--patience", type=_int_at_least(0), default=None, help="default: the profile's")
     run.add_argument("--batch-size", type=_int_at_least(1), default=None, help="default 2048")
@@ -459,7 +461,11 @@ def _train(args: argparse.Namespace, command: str) -> int:
     from .records import save
     from .train import train
 
-    data = load_interactions(args.dataset)
+    split_seed = {} if args.split_seed is None else {"seed": args.split_seed}
+    data = load_interactions(args.dataset, **split_seed)
+    if split_seed and "seed" not in (data.split_source or ""):
+        raise UsageError(f"argument --split-seed: {data.name} comes with its own split "
+                         f"({data.split_source}); drop --split-seed")
     if max(config.ks) > data.n_items:
         raise UsageError(
             f"argument --dataset: {data.name} has {data.n_items} items, fewer than the largest "

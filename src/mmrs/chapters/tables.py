@@ -66,14 +66,17 @@ def _setting(record: dict) -> str:
 
 
 def same_setting_runs(selected: dict, seeds: list[dict]) -> list[dict]:
-    """``selected`` and the runs in ``seeds`` with the same dataset, model, model settings and
-    epoch budget but another model seed, ordered by seed. Raises ``ValueError`` if two runs share
-    a seed (a duplicate would count one seed twice)."""
+    """``selected`` and the runs in ``seeds`` with the same dataset, split seed, model, model
+    settings and epoch budget but another model seed, ordered by seed. Raises ``ValueError`` if
+    two runs share a seed (a duplicate would count one seed twice). Runs on another split
+    (``--split-seed``) are never mixed in: they measure another source of variation."""
     budget = selected["config"]["train"]["max_epochs"]
+    split = selected["seeds"].get("split")
     runs = [selected] + [
         r for r in seeds
         if r["dataset"]["name"] == selected["dataset"]["name"] and r["model"] == selected["model"]
         and _setting(r) == _setting(selected) and r["config"]["train"]["max_epochs"] == budget
+        and r["seeds"].get("split") == split
     ]
     seen = [r["seeds"]["model"] for r in runs]
     if len(seen) != len(set(seen)):
