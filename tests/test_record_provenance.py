@@ -35,7 +35,6 @@ UNSTATED: frozenset[str] = frozenset({
     "book/results/bm3_amazon-baby.json",
     "book/results/bm3_fashion-sim-full-losses.json",
     "book/results/bm3_fashion-sim-full-modalities.json",
-    "book/results/bm3_fashion-sim-full.json",
     "book/results/bm3_fashion-sim-medium.json",
     "book/results/bm3_fashion-sim.json",
     "book/results/bpr_amazon-baby.json",
