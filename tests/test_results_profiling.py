@@ -192,6 +192,18 @@ def test_seed_summary_and_paired_interval_by_hand():
         same_setting_runs(bm3[0], [bm3[0]])
 
 
+def test_other_split_runs_keep_the_model_seed_and_change_the_split():
+    from mmrs.chapters.tables import other_split_runs
+
+    main = _seed_run("bm3", 2023, 0.085)
+    split24 = {**_seed_run("bm3", 2023, 0.080), "seeds": {"model": 2023, "split": 2024}}
+    split24_other_model_seed = {**_seed_run("bm3", 2024, 0.081), "seeds": {"model": 2024, "split": 2024}}
+    same_split = _seed_run("bm3", 2024, 0.083)
+    other_setting = {**_seed_run("bm3", 2023, 0.5, reg=0.01), "seeds": {"model": 2023, "split": 2025}}
+    runs = other_split_runs(main, [same_split, other_setting, split24_other_model_seed, split24])
+    assert runs == [split24]
+
+
 def test_seed_and_paired_tables_by_hand():
     from mmrs.chapters.tables import paired_table, seed_table
 

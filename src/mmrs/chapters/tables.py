@@ -84,6 +84,20 @@ def same_setting_runs(selected: dict, seeds: list[dict]) -> list[dict]:
     return sorted(runs, key=lambda r: r["seeds"]["model"])
 
 
+def other_split_runs(selected: dict, seeds: list[dict]) -> list[dict]:
+    """The runs in ``seeds`` with ``selected``'s dataset, model, model settings, epoch budget and
+    model seed but **another split seed** (``mmrs train --split-seed``), ordered by split seed:
+    the variation that comes from which interactions land in validation and test."""
+    budget = selected["config"]["train"]["max_epochs"]
+    return sorted((
+        r for r in seeds
+        if r["dataset"]["name"] == selected["dataset"]["name"] and r["model"] == selected["model"]
+        and _setting(r) == _setting(selected) and r["config"]["train"]["max_epochs"] == budget
+        and r["seeds"]["model"] == selected["seeds"]["model"]
+        and r["seeds"].get("split") != selected["seeds"].get("split")
+    ), key=lambda r: r["seeds"].get("split", 0))
+
+
 def seed_summary(runs: list[dict], metric: str = "recall@20", split: str = "test") -> dict:
     """Mean and sample standard deviation (ddof 1) of ``split`` ``metric`` over ``runs`` (one per
     seed), with the seeds and the values."""
