@@ -36,9 +36,6 @@ CORE = ("src/mmrs/train.py", "src/mmrs/metrics.py", "src/mmrs/sampling.py", "src
 NOT_YET_RUN: frozenset[str] = frozenset({
     # BUIR on Amazon Sports: ~100 CPU-minutes at 1 thread (Baby's took 27)
     "book/results/buir_amazon-sports.json",
-    # Baby on another split (seed 2024 of MMRec's rule): ~20 (BM3) and ~40 (LightGCN) CPU-minutes
-    "book/results/seeds/bm3_amazon-baby_l1_d0.3_r0.1_split2024.json",
-    "book/results/seeds/lightgcn_amazon-baby_split2024.json",
     # MMGCN's and GRCN's grids on the full fashion-sim: ~40-100 CPU-minutes per point (Table 4's
     # s/epoch times the epochs early stopping needs)
     *(f"book/results/grid/mmgcn_fashion-sim-full{t}_r{r}.json"
