@@ -36,6 +36,9 @@ CORE = ("src/mmrs/train.py", "src/mmrs/metrics.py", "src/mmrs/sampling.py", "src
 NOT_YET_RUN: frozenset[str] = frozenset({
     # BUIR on Amazon Sports: ~100 CPU-minutes at 1 thread (Baby's took 27)
     "book/results/buir_amazon-sports.json",
+    # BM3's four other ablations at the two other model seeds: ~40 CPU-minutes each
+    "book/results/seeds/bm3_fashion-sim-full-ablations_s2024.json",
+    "book/results/seeds/bm3_fashion-sim-full-ablations_s2025.json",
     # MMGCN's and GRCN's grids on the full fashion-sim: ~40-100 CPU-minutes per point (Table 4's
     # s/epoch times the epochs early stopping needs)
     *(f"book/results/grid/mmgcn_fashion-sim-full{t}_r{r}.json"
@@ -192,6 +195,10 @@ def _bm3() -> Experiment:
         points.append(Point(
             f"sim-full-s{seed}", f"book/results/seeds/bm3_fashion-sim-full_s{seed}.json",
             (*full, "--model-seed", str(seed), "--variants", "BM3 (v+t)", "w/o v&t"),
+            BM3_SIM_DEPENDS))
+        points.append(Point(  # the modality and loss ablations Chapter 4 reads from one seed
+            f"sim-full-ablations-s{seed}", f"book/results/seeds/bm3_fashion-sim-full-ablations_s{seed}.json",
+            (*full, "--model-seed", str(seed), "--variants", "w/o v", "w/o t", "w/o inter", "w/o intra"),
             BM3_SIM_DEPENDS))
     return Experiment(
         "bm3", "4", "ID-only BM3's grid on Amazon Baby; BM3, its ablations and ID baselines on "
