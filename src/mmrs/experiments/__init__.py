@@ -40,7 +40,7 @@ NOT_YET_RUN: frozenset[str] = frozenset({
     "book/results/seeds/bm3_fashion-sim-full-ablations_s2024.json",
     "book/results/seeds/bm3_fashion-sim-full-ablations_s2025.json",
     # the rest of MMGCN's and GRCN's grids on the full fashion-sim: ~25-60 CPU-minutes per point
-    # (their first points took 26 and 32)
+    # (their first points took 26 and 30)
     *(f"book/results/grid/mmgcn_fashion-sim-full_trained_r{r}.json" for r in ("0.0001", "0.01")),
     *(f"book/results/grid/grcn_fashion-sim-full_r{r}.json" for r in ("0.00001", "0.1")),
 })
