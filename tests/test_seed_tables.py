@@ -22,6 +22,7 @@ from mmrs.chapters.seed_tables import (
     survives,
     t_interval,
     verdict,
+    verdict_words,
 )
 
 T975_2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom
@@ -52,6 +53,9 @@ def test_paired_interval_pairs_by_seed_and_gives_a_verdict():
     assert verdict(iv) == "positive"
     assert verdict({"low": -3.0, "high": -0.1}) == "negative"
     assert verdict({"low": -0.1, "high": 3.0}) == "not resolved"
+    assert verdict_words(iv) == "lies above zero"
+    assert verdict_words({"low": -3.0, "high": -0.1}) == "lies below zero"
+    assert verdict_words({"low": -0.1, "high": 3.0}) == "contains zero"
     assert interval_text(iv) == "+5.0 ± 1.0 [+2.5, +7.5]"
     assert survives(iv, 0.3) == "survives" and survives(iv, -0.3) == "is reversed"
     assert survives({"low": -0.1, "high": 3.0}, 1.0) == "is not resolved"

@@ -60,6 +60,16 @@ def verdict(interval: Mapping[str, float]) -> str:
     return "not resolved"
 
 
+VERDICT_WORDS: dict[str, str] = {
+    "positive": "lies above zero", "negative": "lies below zero", "not resolved": "contains zero"}
+"""What the prose says of an interval for each :func:`verdict`."""
+
+
+def verdict_words(interval: Mapping[str, float]) -> str:
+    """:data:`VERDICT_WORDS` of ``interval``'s :func:`verdict`, e.g. ``"contains zero"``."""
+    return VERDICT_WORDS[verdict(interval)]
+
+
 def survives(interval: Mapping[str, float], claim: float) -> str:
     """Whether a one-seed claim of the sign of ``claim`` (e.g. the first seed's difference)
     holds over seeds: ``"survives"`` if the interval lies on that side of 0, ``"is reversed"`` if

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import records as rec
-from .seed_tables import paired_interval
+from .seed_tables import mean_sd, paired_interval
 
 MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
     ("amazon-baby", "bpr"): {"recall@20": 0.0575, "ndcg@20": 0.0249},
@@ -65,18 +65,21 @@ def _setting(record: dict) -> str:
     return json.dumps(record["config"]["model"], sort_keys=True)
 
 
+def _same_setting(run: dict, selected: dict) -> bool:
+    """Same dataset, model, model settings and epoch budget (seeds not compared)."""
+    return (run["dataset"]["name"] == selected["dataset"]["name"]
+            and run["model"] == selected["model"] and _setting(run) == _setting(selected)
+            and run["config"]["train"]["max_epochs"] == selected["config"]["train"]["max_epochs"])
+
+
 def same_setting_runs(selected: dict, seeds: list[dict]) -> list[dict]:
     """``selected`` and the runs in ``seeds`` with the same dataset, split seed, model, model
     settings and epoch budget but another model seed, ordered by seed. Raises ``ValueError`` if
     two runs share a seed (a duplicate would count one seed twice). Runs on another split
     (``--split-seed``) are never mixed in: they measure another source of variation."""
-    budget = selected["config"]["train"]["max_epochs"]
     split = selected["seeds"].get("split")
     runs = [selected] + [
-        r for r in seeds
-        if r["dataset"]["name"] == selected["dataset"]["name"] and r["model"] == selected["model"]
-        and _setting(r) == _setting(selected) and r["config"]["train"]["max_epochs"] == budget
-        and r["seeds"].get("split") == split
+        r for r in seeds if _same_setting(r, selected) and r["seeds"].get("split") == split
     ]
     seen = [r["seeds"]["model"] for r in runs]
     if len(seen) != len(set(seen)):
@@ -88,12 +91,9 @@ def other_split_runs(selected: dict, seeds: list[dict]) -> list[dict]:
     """The runs in ``seeds`` with ``selected``'s dataset, model, model settings, epoch budget and
     model seed but **another split seed** (``mmrs train --split-seed``), ordered by split seed:
     the variation that comes from which interactions land in validation and test."""
-    budget = selected["config"]["train"]["max_epochs"]
     return sorted((
         r for r in seeds
-        if r["dataset"]["name"] == selected["dataset"]["name"] and r["model"] == selected["model"]
-        and _setting(r) == _setting(selected) and r["config"]["train"]["max_epochs"] == budget
-        and r["seeds"]["model"] == selected["seeds"]["model"]
+        if _same_setting(r, selected) and r["seeds"]["model"] == selected["seeds"]["model"]
         and r["seeds"].get("split") != selected["seeds"].get("split")
     ), key=lambda r: r["seeds"].get("split", 0))
 
@@ -101,10 +101,8 @@ def other_split_runs(selected: dict, seeds: list[dict]) -> list[dict]:
 def seed_summary(runs: list[dict], metric: str = "recall@20", split: str = "test") -> dict:
     """Mean and sample standard deviation (ddof 1) of ``split`` ``metric`` over ``runs`` (one per
     seed), with the seeds and the values."""
-    values = np.array([r["metrics"][split][metric] for r in runs], dtype=float)
-    return {"n": len(values), "mean": float(values.mean()),
-            "sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-            "seeds": [r["seeds"]["model"] for r in runs], "values": values.tolist()}
+    values = [float(r["metrics"][split][metric]) for r in runs]
+    return {**mean_sd(values), "seeds": [r["seeds"]["model"] for r in runs], "values": values}
 
 
 def paired_difference(a: list[dict], b: list[dict], metric: str = "recall@20",
