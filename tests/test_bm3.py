@@ -291,3 +291,21 @@ def test_plot_ablation_draws_both_panels():
     assert widths == [0.02, 0.01]  # rare-within recall@20 per row, in table order
     assert axes[0].yaxis_inverted() and axes[1].yaxis_inverted()
     plt.close(fig)
+
+
+def test_plot_ablation_seeds_draws_each_seed_and_interval():
+    import matplotlib.pyplot as plt
+
+    from mmrs.chapters.bm3 import plot_ablation_seeds
+
+    costs = {"w/o v": {"mean": 0.004, "low": 0.001, "high": 0.007, "differences": [0.003, 0.004, 0.005]},
+             "w/o t": {"mean": 0.0, "low": -0.01, "high": 0.01, "differences": [-0.002, 0.0, 0.002]}}
+    fig, ax = plt.subplots()
+    plot_ablation_seeds(costs, ax)
+    lines = ax.get_lines()
+    bars = [ln for ln in lines if list(ln.get_xdata()) in ([0.001, 0.007], [-0.01, 0.01])]
+    assert [list(b.get_ydata()) for b in bars] == [[0, 0], [1, 1]]  # one interval per row, in order
+    dots = [ln for ln in lines if ln.get_marker() == "o"]
+    assert [list(d.get_xdata()) for d in dots] == [[0.003, 0.004, 0.005], [-0.002, 0.0, 0.002]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["w/o v", "w/o t"] and ax.yaxis_inverted()
+    plt.close(fig)

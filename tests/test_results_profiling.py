@@ -230,3 +230,28 @@ def test_seed_records_are_never_selected(tmp_path):
     save_record(_seed_run("bm3", 2024, 0.09), tmp_path / "seeds" / "bm3_amazon-baby_s2024.json")
     assert [r["_file"] for r in load_all_records(tmp_path)] == ["bm3_amazon-baby.json"]
     assert [r["_file"] for r in load_seed_records(tmp_path)] == ["seeds/bm3_amazon-baby_s2024.json"]
+
+
+def test_ablation_seed_table_by_hand():
+    from mmrs.chapters.tables import ablation_seed_table
+
+    full = [_seed_run("bm3", s, v) for s, v in ((2023, 0.050), (2024, 0.052), (2025, 0.048))]
+    # costs full - variant: "w/o t" .010, .012, .008 (mean .010, sd .002: clearly positive);
+    # "w/o intra" -.001, .003, -.002 (mean 0: contains zero, although seed 2023 said "negative")
+    no_t = [_seed_run("bm3", s, v, reg=0.2) for s, v in ((2025, 0.040), (2023, 0.040), (2024, 0.040))]
+    no_intra = [_seed_run("bm3", s, v, reg=0.3) for s, v in ((2023, 0.051), (2024, 0.049), (2025, 0.050))]
+    table, costs = ablation_seed_table(full, {"w/o t": no_t, "w/o intra": no_intra})
+    assert list(table.index) == ["w/o t", "w/o intra"]
+    row = table.loc["w/o t"]
+    half = 4.302652729911275 * 0.002 / math.sqrt(3)  # t(.975, 2) * sd / sqrt(n)
+    assert row["n"] == 3 and row["mean"] == pytest.approx(0.040) and row["sd"] == pytest.approx(0.0)
+    assert row["cost"] == pytest.approx(0.010) and row["cost sd"] == pytest.approx(0.002)
+    assert row["95 % low"] == pytest.approx(0.010 - half) and row["95 % high"] == pytest.approx(0.010 + half)
+    assert row["first seed"] == 2023 and row["first-seed cost"] == pytest.approx(0.010)
+    assert row["verdict"] == "survives"
+    row = table.loc["w/o intra"]
+    assert row["cost"] == pytest.approx(0.0) and row["first-seed cost"] == pytest.approx(-0.001)
+    assert row["verdict"] == "is not resolved"
+    assert costs["w/o t"]["differences"] == pytest.approx([0.010, 0.012, 0.008])  # paired by seed
+    with pytest.raises(ValueError, match="unpaired seeds"):
+        ablation_seed_table(full, {"w/o t": no_t[:2]})

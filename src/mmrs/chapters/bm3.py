@@ -145,3 +145,21 @@ def plot_ablation(table: pd.DataFrame, axes) -> None:
                 title="rare items (≤ 5 training interactions)")
     for ax in axes:
         ax.invert_yaxis()
+
+
+def plot_ablation_seeds(costs: dict[str, dict], ax, label: str = "full − variant, test Recall@20") -> None:
+    """Each ablation's seed-paired cost (the ``costs`` of
+    :func:`mmrs.chapters.tables.ablation_seed_table`): one dot per seed and the mean with its
+    Student-t interval as a bar, one row per variant in order; a line at 0 (no cost)."""
+    names = list(costs)
+    for y, name in enumerate(names):
+        c = costs[name]
+        ax.plot([c["low"], c["high"]], [y, y], color="tab:blue", lw=2)
+        ax.plot(c["mean"], y, "|", color="tab:blue", ms=14, mew=2)
+        ax.plot(c["differences"], [y] * len(c["differences"]), "o", color="tab:orange", ms=5,
+                alpha=0.8, label="one seed" if y == 0 else None)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set(xlabel=label)
+    ax.legend(loc="lower right")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import records as rec
-from .seed_tables import mean_sd, paired_interval
+from .seed_tables import mean_sd, paired_interval, survives
 
 MMREC_REFERENCE: dict[tuple[str, str], dict[str, float]] = {
     ("amazon-baby", "bpr"): {"recall@20": 0.0575, "ndcg@20": 0.0249},
@@ -137,6 +137,29 @@ def paired_table(a: list[dict], b: list[dict], a_name: str, b_name: str,
         "mean": f"{a_name} − {b_name}", "low": "95 % low", "high": "95 % high",
         "relative": f"relative to {b_name}"})
     return frame, paired
+
+
+def ablation_seed_table(reference: list[dict], variants: dict[str, list[dict]],
+                        metric: str = "recall@20", split: str = "test",
+                        ) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Each ablation against the full model over seeds: a table with one row per variant (the
+    variant's ``mean`` and ``sd`` of ``split`` ``metric``; the seed-paired cost of the ablation
+    ``full − variant`` with its ``sd`` and 95 % ``low``/``high``, :func:`paired_difference`; the
+    lowest seed's cost, ``first-seed cost`` at seed ``first seed``, which is the single-seed
+    number a chapter quoted; and ``verdict``, :func:`~mmrs.chapters.seed_tables.survives` of that
+    first-seed sign, e.g. ``"is not resolved"``) and the cost intervals themselves, keyed by
+    variant, for the prose and :func:`mmrs.chapters.bm3.plot_ablation_seeds`. ``reference`` and
+    each variant: one run per seed, the same seeds (``ValueError`` otherwise)."""
+    costs = {name: paired_difference(reference, runs, metric, split) for name, runs in variants.items()}
+    rows = {}
+    for name, cost in costs.items():
+        summary = seed_summary(variants[name], metric, split)
+        rows[name] = {"n": cost["n"], "mean": summary["mean"], "sd": summary["sd"],
+                      "cost": cost["mean"], "cost sd": cost["sd"], "95 % low": cost["low"],
+                      "95 % high": cost["high"], "first seed": cost["seeds"][0],
+                      "first-seed cost": cost["differences"][0],
+                      "verdict": survives(cost, cost["differences"][0])}
+    return pd.DataFrame(rows).T, costs
 
 
 def select_by_validation(records: list[dict], metric: str = "recall@20") -> list[dict]:
