@@ -162,4 +162,4 @@ def plot_ablation_seeds(costs: dict[str, dict], ax, label: str = "full − varia
     ax.set_yticks(range(len(names)), names)
     ax.invert_yaxis()
     ax.set(xlabel=label)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")
