@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from mmrs import records  # noqa: E402
@@ -126,6 +127,9 @@ def test_grid_status_estimates_the_cost_of_points_not_run(table4_record: dict) -
     assert table.loc["lattice-r0.0", "est. CPU h at the epoch cap"] == pytest.approx(0.25)
     assert table.loc["lattice-r0.0", "est. CPU h, typical stop"] == pytest.approx(0.1)
     assert math.isnan(table.loc["grcn-r0.1", "est. CPU h at the epoch cap"])
+    # epochs are counts: a nullable integer column (missing for points not run), not 7.0000
+    assert str(table["best epoch"].dtype) == "Int64" and pd.isna(table.loc["lattice-r0.0", "best epoch"])
+    assert table.loc["grcn-r0.1", "best epoch"] == 7
 
 
 def test_inha_table_ratios_and_ranks() -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from ..data.published import INHA_NDCG50, MMREC_BABY
-from .tables import find_record_file, read_record_file
+from .tables import find_record_file, int_columns, read_record_file
 
 MODEL_LABELS: dict[str, str] = {
     "bpr": "BPR", "lightgcn": "LightGCN", "vbpr": "VBPR", "mmgcn": "MMGCN", "grcn": "GRCN",
@@ -216,7 +216,7 @@ def grid_status(points: Iterable[Any], records_by_path: Mapping[str, dict], tabl
             if typical_epochs is not None:
                 row["est. CPU h, typical stop"] = per_epoch * typical_epochs / 3600
         rows.append(row)
-    return pd.DataFrame(rows)
+    return int_columns(pd.DataFrame(rows), ["best epoch"])
 
 
 def inha_table(ours: Mapping[str, dict], metric: str = "ndcg@50") -> pd.DataFrame:

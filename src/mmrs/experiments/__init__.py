@@ -34,8 +34,6 @@ CORE = ("src/mmrs/train.py", "src/mmrs/metrics.py", "src/mmrs/sampling.py", "src
 """Sources every training record depends on."""
 
 NOT_YET_RUN: frozenset[str] = frozenset({
-    # BUIR on Amazon Sports: ~100 CPU-minutes at 1 thread (Baby's took 27)
-    "book/results/buir_amazon-sports.json",
     # the rest of MMGCN's and GRCN's grids on the full fashion-sim: ~25-60 CPU-minutes per point
     # (their first points took 26 and 30)
     *(f"book/results/grid/mmgcn_fashion-sim-full_trained_r{r}.json" for r in ("0.0001", "0.01")),
