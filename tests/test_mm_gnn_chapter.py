@@ -130,6 +130,8 @@ def test_grid_status_estimates_the_cost_of_points_not_run(table4_record: dict) -
     # epochs are counts: a nullable integer column (missing for points not run), not 7.0000
     assert str(table["best epoch"].dtype) == "Int64" and pd.isna(table.loc["lattice-r0.0", "best epoch"])
     assert table.loc["grcn-r0.1", "best epoch"] == 7
+    every = mm_gnn.grid_status(points[1:], have, table4, typical_epochs=60)  # all run: no estimate
+    assert every["est. CPU h at the epoch cap"].isna().all() and every["est. CPU h, typical stop"].isna().all()
 
 
 def test_inha_table_ratios_and_ranks() -> None:

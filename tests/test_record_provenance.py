@@ -55,8 +55,6 @@ UNSTATED: frozenset[str] = frozenset({
     "book/results/grid/freedom_fashion-sim-full_d0.8_r0.0.json",
     "book/results/grid/freedom_fashion-sim-full_d0.8_r0.0001.json",
     "book/results/grid/freedom_fashion-sim-full_d0.9_r0.001.json",
-    "book/results/grid/vbpr_fashion-sim-full_r0.0001.json",
-    "book/results/grid/vbpr_fashion-sim-full_r0.01.json",
     "book/results/lightgcn_amazon-baby.json",
     "book/results/lightgcn_amazon-clothing.json",
     "book/results/lightgcn_amazon-sports.json",

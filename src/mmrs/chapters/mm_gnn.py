@@ -216,7 +216,12 @@ def grid_status(points: Iterable[Any], records_by_path: Mapping[str, dict], tabl
             if typical_epochs is not None:
                 row["est. CPU h, typical stop"] = per_epoch * typical_epochs / 3600
         rows.append(row)
-    return int_columns(pd.DataFrame(rows), ["best epoch"])
+    table = pd.DataFrame(rows)
+    estimates = ["est. CPU h at the epoch cap"] + (["est. CPU h, typical stop"] if typical_epochs is not None else [])
+    for column in [f"test {metric}", "test ndcg@50", f"valid {metric}", "best epoch", *estimates]:
+        if column not in table:  # every point run (or none): the column still exists, empty
+            table[column] = float("nan")
+    return int_columns(table, ["best epoch"])
 
 
 def inha_table(ours: Mapping[str, dict], metric: str = "ndcg@50") -> pd.DataFrame:
